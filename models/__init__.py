@@ -1,0 +1,1 @@
+"""Training, export and evaluation of portraitcli's bundled segmentation network."""

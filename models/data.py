@@ -1,0 +1,316 @@
+"""Training samples for the portrait model, generated on the fly from ../shared/data.
+
+Every sample is a pure function of (seed, index): a resumed run sees exactly the same
+stream as an uninterrupted one. Sources (see ../shared/data/README.md):
+
+- ccp: full-body street photos with manual masks -> full-body crops and head-and-shoulders crops
+- viton: upper-body studio photos -> as they are, or composited onto `backgrounds`
+- cutouts: RGBA people pasted onto `backgrounds`, from full-body to portrait scale
+- unlabelled: street photos with soft labels from the MediaPipe teacher (distillation)
+- backgrounds alone: negatives, the all-zero target
+
+The model input is the whole frame stretched to a square (the runtime does the same), so
+crops come in every aspect ratio from 9:16 to 16:9.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+# Mixtures per training phase: pre-train on everything, fine-tune portrait-heavy.
+MIXES = {
+    "pretrain": {"ccp_full": 0.2, "ccp_portrait": 0.15, "viton": 0.2, "cutout": 0.15,
+                 "unlabelled": 0.25, "negative": 0.05},
+    "finetune": {"ccp_full": 0.12, "ccp_portrait": 0.28, "viton": 0.22, "cutout": 0.2,
+                 "unlabelled": 0.14, "negative": 0.04},
+}
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise OSError(f"cannot read {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_gray(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise OSError(f"cannot read {path}")
+    return img
+
+
+def ccp_ids(data: Path = DATA) -> tuple[list[str], list[str]]:
+    val = [line.strip() for line in (data / "ccp" / "val.txt").read_text().split() if line.strip()]
+    every = sorted(p.stem for p in (data / "ccp" / "images").glob("*.jpg"))
+    val_set = set(val)
+    return [i for i in every if i not in val_set], val
+
+
+def teacher_labels(data: Path, cache: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Unlabelled photos with MediaPipe soft labels (flip-averaged), cached as PNG."""
+    cache.mkdir(parents=True, exist_ok=True)
+    teacher = None
+    pairs = []
+    for path in sorted((data / "unlabelled" / "ccp").glob("*.jpg")):
+        img = read_rgb(path)
+        label_path = cache / f"{path.stem}.png"
+        if label_path.exists():
+            label = read_gray(label_path)
+        else:
+            if teacher is None:
+                from models.teacher import MediaPipeSelfie
+                teacher = MediaPipeSelfie(num_threads=2)
+            prob = teacher.predict(img, flip_average=True)
+            prob = cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+            label = np.clip(prob * 255 + 0.5, 0, 255).astype(np.uint8)
+            cv2.imwrite(str(label_path), label)
+        pairs.append((img, label))
+    return pairs
+
+
+@dataclass
+class Corpus:
+    ccp: list[tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]]  # image, mask, person bbox
+    viton: list[tuple[np.ndarray, np.ndarray]]
+    cutouts: list[np.ndarray]  # RGBA
+    backgrounds: list[np.ndarray]
+    unlabelled: list[tuple[np.ndarray, np.ndarray]]
+
+    @classmethod
+    def load(cls, data: Path = DATA, cache: Path | None = None, viton_limit: int | None = None):
+        cache = cache or Path(__file__).resolve().parent / "cache"
+        train_ids, _ = ccp_ids(data)
+        ccp = []
+        for i in train_ids:
+            img = read_rgb(data / "ccp" / "images" / f"{i}.jpg")
+            mask = read_gray(data / "ccp" / "masks" / f"{i}.png")
+            ccp.append((img, mask, person_bbox(mask)))
+        viton_paths = sorted((data / "viton" / "images").glob("*.jpg"))[:viton_limit]
+        viton = [(read_rgb(p), read_gray(data / "viton" / "masks" / f"{p.stem}.png")) for p in viton_paths]
+        cutouts = []
+        for p in sorted((data / "cutouts").glob("*.png")):
+            rgba = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+            if rgba is not None and rgba.ndim == 3 and rgba.shape[2] == 4:
+                cutouts.append(cv2.cvtColor(rgba, cv2.COLOR_BGRA2RGBA))
+        backgrounds = [read_rgb(p) for p in sorted((data / "backgrounds").glob("*"))
+                       if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        unlabelled = teacher_labels(data, cache / "teacher")
+        return cls(ccp, viton, cutouts, backgrounds, unlabelled)
+
+
+def person_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask > 127)
+    if len(xs) == 0:
+        h, w = mask.shape
+        return 0, 0, w, h
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+# ---------------------------------------------------------------- geometry
+
+def crop_affine(cx, cy, crop_w, crop_h, size, angle_deg, flip):
+    """2x3 matrix mapping a (possibly rotated) source crop onto a size x size output."""
+    a = math.radians(angle_deg)
+    sx, sy = size / crop_w, size / crop_h
+    cos, sin = math.cos(a), math.sin(a)
+    # output = S * R * (p - c) + size/2
+    m = np.array([[sx * cos, sx * sin, 0.0], [-sy * sin, sy * cos, 0.0]])
+    m[:, 2] = np.array([size / 2, size / 2]) - m[:, :2] @ np.array([cx, cy])
+    if flip:
+        m[0] = -m[0]
+        m[0, 2] += size
+    return m
+
+
+def warp(img, m, size, interp=cv2.INTER_LINEAR, border=cv2.BORDER_REFLECT101):
+    return cv2.warpAffine(img, m, (size, size), flags=interp, borderMode=border)
+
+
+def random_aspect(rng) -> float:
+    """width / height of the crop, log-uniform from 9:16 to 16:9, portrait slightly favoured."""
+    return float(np.exp(rng.uniform(np.log(9 / 16), np.log(16 / 9)) - 0.1))
+
+
+# ---------------------------------------------------------------- samplers
+
+class SampleMaker:
+    def __init__(self, corpus: Corpus, size: int, mix: dict[str, float], seed: int):
+        self.c = corpus
+        self.size = size
+        self.seed = seed
+        self.kinds = list(mix)
+        p = np.array([mix[k] for k in self.kinds], dtype=np.float64)
+        self.probs = p / p.sum()
+
+    def __call__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, index])
+        kind = self.kinds[rng.choice(len(self.kinds), p=self.probs)]
+        img, target = getattr(self, kind)(rng)
+        img, target = photometric(img, target, rng)
+        return img, target
+
+    # each returns (size x size x 3 uint8 RGB, size x size float32 target in [0,1])
+
+    def _from_labelled(self, rng, img, mask, box, portrait: bool):
+        h, w = mask.shape
+        x0, y0, x1, y1 = box
+        pw, ph = max(x1 - x0, 8), max(y1 - y0, 8)
+        aspect = random_aspect(rng)
+        if portrait:
+            # head and shoulders: from just above the head down to the chest or waist
+            crop_h = ph * rng.uniform(0.22, 0.5)
+            cy = y0 - crop_h * rng.uniform(0.02, 0.2) + crop_h / 2
+            cx = (x0 + x1) / 2 + pw * rng.normal(0, 0.08)
+        else:
+            crop_h = min(max(ph * rng.uniform(0.8, 1.4), 16), h * 1.3)
+            cy = (y0 + y1) / 2 + ph * rng.normal(0, 0.12)
+            cx = (x0 + x1) / 2 + pw * rng.normal(0, 0.15)
+        crop_w = crop_h * aspect
+        m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 8), rng.random() < 0.5)
+        border = cv2.BORDER_REFLECT101 if rng.random() < 0.7 else cv2.BORDER_CONSTANT
+        out = warp(img, m, self.size, border=border)
+        target = warp(mask, m, self.size, border=cv2.BORDER_CONSTANT if border == cv2.BORDER_CONSTANT
+                      else cv2.BORDER_REFLECT101)
+        return out, target.astype(np.float32) / 255.0
+
+    def ccp_full(self, rng):
+        img, mask, box = self.c.ccp[rng.integers(len(self.c.ccp))]
+        return self._from_labelled(rng, img, mask, box, portrait=False)
+
+    def ccp_portrait(self, rng):
+        img, mask, box = self.c.ccp[rng.integers(len(self.c.ccp))]
+        return self._from_labelled(rng, img, mask, box, portrait=True)
+
+    def unlabelled(self, rng):
+        img, label = self.c.unlabelled[rng.integers(len(self.c.unlabelled))]
+        box = person_bbox(label)
+        return self._from_labelled(rng, img, label, box, portrait=rng.random() < 0.35)
+
+    def background(self, rng) -> np.ndarray:
+        bg = self.c.backgrounds[rng.integers(len(self.c.backgrounds))]
+        h, w = bg.shape[:2]
+        aspect = random_aspect(rng)
+        crop_h = h * rng.uniform(0.3, 1.0)
+        crop_w = min(crop_h * aspect, w)
+        crop_h = crop_w / aspect
+        cx = rng.uniform(crop_w / 2, w - crop_w / 2)
+        cy = rng.uniform(min(crop_h / 2, h / 2), max(h - crop_h / 2, h / 2))
+        m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 3), rng.random() < 0.5)
+        return warp(bg, m, self.size)
+
+    def negative(self, rng):
+        return self.background(rng), np.zeros((self.size, self.size), np.float32)
+
+    def viton(self, rng):
+        img, mask = self.c.viton[rng.integers(len(self.c.viton))]
+        h, w = mask.shape
+        box = person_bbox(mask)
+        if rng.random() < 0.4:
+            out, target = self._from_labelled(rng, img, mask, box, portrait=rng.random() < 0.3)
+            return out, target
+        # composite onto a real background: the studio grey teaches nothing about clutter
+        aspect = random_aspect(rng)
+        crop_h = h * rng.uniform(0.6, 1.25)
+        crop_w = crop_h * aspect
+        cx = w / 2 + w * rng.normal(0, 0.15)
+        cy = h / 2 + h * rng.uniform(0, 0.2) * (crop_h > h)
+        m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 6), rng.random() < 0.5)
+        fg = warp(img, m, self.size)
+        alpha = warp(mask, m, self.size, border=cv2.BORDER_CONSTANT).astype(np.float32) / 255.0
+        # people in VITON stand against the bottom edge: keep the mask running off the bottom
+        alpha = soften(alpha, rng)
+        return blend(fg, self.background(rng), alpha), alpha
+
+    def cutout(self, rng):
+        bg = self.background(rng).astype(np.float32)
+        target = np.zeros((self.size, self.size), np.float32)
+        for _ in range(1 if rng.random() < 0.8 else 2):
+            rgba = self.c.cutouts[rng.integers(len(self.c.cutouts))]
+            h, w = rgba.shape[:2]
+            if rng.random() < 0.5:
+                # portrait scale: head near the top, body running off the bottom edge
+                scale = self.size * rng.uniform(1.4, 3.2) / h
+                top = self.size * rng.uniform(-0.05, 0.25)
+                cx = self.size * rng.uniform(0.3, 0.7)
+            else:
+                scale = self.size * rng.uniform(0.35, 1.0) / h
+                top = self.size * rng.uniform(-0.1, 1.0) - h * scale * rng.uniform(0.0, 0.9)
+                cx = self.size * rng.uniform(0.1, 0.9)
+            a = math.radians(rng.normal(0, 6))
+            m = np.array([[scale * math.cos(a), scale * math.sin(a), 0.0],
+                          [-scale * math.sin(a), scale * math.cos(a), 0.0]])
+            m[:, 2] = np.array([cx, top + h * scale / 2]) - m[:, :2] @ np.array([w / 2, h / 2])
+            if rng.random() < 0.5:
+                m[0] = -m[0]
+                m[0, 2] += 2 * cx
+            layer = warp(rgba, m, self.size, border=cv2.BORDER_CONSTANT).astype(np.float32)
+            alpha = layer[:, :, 3] / 255.0
+            bg = layer[:, :, :3] * alpha[:, :, None] + bg * (1 - alpha[:, :, None])
+            target = np.maximum(target, alpha)
+        return np.clip(bg, 0, 255).astype(np.uint8), target
+
+
+def soften(alpha: np.ndarray, rng) -> np.ndarray:
+    """A hard parser mask pasted on a new background gets a 1-2 px soft edge, like a real photo."""
+    if rng.random() < 0.7:
+        return cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.5, 1.2))
+    return alpha
+
+
+def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha[:, :, None]
+    return np.clip(fg.astype(np.float32) * a + bg.astype(np.float32) * (1 - a), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- photometric
+
+def motion_kernel(rng, length: int) -> np.ndarray:
+    k = np.zeros((length, length), np.float32)
+    angle = rng.uniform(0, 180)
+    c = (length - 1) / 2
+    dx, dy = math.cos(math.radians(angle)) * c, math.sin(math.radians(angle)) * c
+    cv2.line(k, (int(round(c - dx)), int(round(c - dy))), (int(round(c + dx)), int(round(c + dy))), 1.0, 1)
+    return k / max(k.sum(), 1e-6)
+
+
+def photometric(img: np.ndarray, target: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    size = img.shape[0]
+    x = img.astype(np.float32) / 255.0
+    # motion blur blurs the true alpha as well: a moving edge really is partly transparent
+    if rng.random() < 0.25:
+        k = motion_kernel(rng, int(rng.integers(3, max(4, size // 16))))
+        x = cv2.filter2D(x, -1, k, borderType=cv2.BORDER_REFLECT101)
+        target = cv2.filter2D(target, -1, k, borderType=cv2.BORDER_REFLECT101)
+    elif rng.random() < 0.1:
+        x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 2.0))
+    # curves and colour: gamma, contrast, brightness, white balance, saturation
+    x = np.power(np.clip(x, 0, 1), rng.uniform(0.6, 1.6))
+    x = (x - 0.5) * rng.uniform(0.65, 1.35) + 0.5 + rng.normal(0, 0.08)
+    x = x * rng.uniform(0.85, 1.15, size=3).astype(np.float32)
+    gray = x.mean(axis=2, keepdims=True)
+    sat = 0.0 if rng.random() < 0.05 else rng.uniform(0.5, 1.4)
+    x = gray + (x - gray) * sat
+    # shade and lighting: a soft directional or radial light field
+    if rng.random() < 0.35:
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+        if rng.random() < 0.5:
+            a = rng.uniform(0, 2 * math.pi)
+            field = (xx - 0.5) * math.cos(a) + (yy - 0.5) * math.sin(a)
+        else:
+            field = -np.hypot(xx - rng.uniform(0, 1), yy - rng.uniform(0, 1))
+        field = (field - field.min()) / max(float(np.ptp(field)), 1e-6)
+        x = x * (rng.uniform(0.35, 0.8) + rng.uniform(0.3, 0.8) * field)[:, :, None]
+    if rng.random() < 0.3:
+        x = x + rng.normal(0, rng.uniform(0.005, 0.04), x.shape).astype(np.float32)
+    out = np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+    if rng.random() < 0.4:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 92))])
+        out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return out, np.clip(target, 0, 1).astype(np.float32)
