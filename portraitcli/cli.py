@@ -1,0 +1,226 @@
+"""The `portraitcli` command line (Click only; the work happens in jobs/process/pipeline).
+
+Heavy modules (numpy, OpenCV, onnxruntime) are imported inside the commands, never at the
+top, so `portraitcli --help` stays instant.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from portraitcli import __version__
+
+EXIT_CODES = """\b
+Exit codes:
+  0    all inputs done (or skipped)
+  1    some inputs failed (each reported on one line)
+  2    usage error
+  130  interrupted (Ctrl-C); re-run to resume, finished outputs are skipped"""
+
+CONFIG_PATH = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "portraitcli" / "config.toml"
+
+
+def load_config() -> dict:
+    """Defaults from config.toml: top-level keys apply to every command, [blur] etc. to one."""
+    path = Path(os.environ.get("PORTRAITCLI_CONFIG", CONFIG_PATH))
+    if not path.is_file():
+        return {}
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, OSError) as exc:
+        raise click.UsageError(f"{path}: bad config file ({exc})") from None
+    shared = {k.replace("-", "_"): v for k, v in data.items() if not isinstance(v, dict)}
+    return {cmd: {**shared, **{k.replace("-", "_"): v for k, v in data.get(cmd, {}).items()}}
+            for cmd in ("segment", "blur", "replace-bg", "cutout", "info")}
+
+
+def common_options(func):
+    """Options every processing command takes."""
+    options = [
+        click.argument("paths", nargs=-1, required=True, metavar="SRC... DEST"),
+        click.option("--format", "fmt", metavar="EXT",
+                     help="Output format in folder mode (jpg, png, tiff, webp, mp4, mov, webm...) or for '-' "
+                          "(stream: nut, matroska, mpegts)."),
+        click.option("--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them)."),
+        click.option("-j", "--jobs", type=click.IntRange(0), default=0, show_default="all cores",
+                     help="Photos processed in parallel."),
+        click.option("--model", type=click.Path(dir_okay=False), help="Another ONNX model of the same interface."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "coreml", "dml"]), default="auto",
+                     show_default=True, help="onnxruntime execution provider."),
+        click.option("--refine/--no-refine", default=True, show_default=True,
+                     help="Edge-aware full-resolution matte (guided filter) instead of plain upsampling."),
+        click.option("--smooth", type=click.FloatRange(0, 1), default=0.6, show_default=True,
+                     help="Temporal smoothing in video, 0 = every frame on its own."),
+        click.option("--crf", type=click.IntRange(0, 63), default=20, show_default=True, help="Video quality (lower is better)."),
+        click.option("--preset", default="veryfast", show_default=True, help="x264 preset for video outputs."),
+        click.option("--codec", help="Video codec (default from DEST: H.264 mp4, ProRes 4444 mov for cutouts, VP9 webm)."),
+        click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP quality."),
+        click.option("--max-pixels", type=click.IntRange(1), default=89_478_485, show_default=True,
+                     help="Refuse larger images (decompression-bomb guard)."),
+        click.option("--preview", is_flag=True, help="Show live results in a window (needs a display)."),
+        click.option("--report", type=click.Path(dir_okay=False), help="Write a JSON report of every input."),
+        click.option("--dry-run", is_flag=True, help="List what would be written, write nothing."),
+        click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; errors only."),
+        click.option("-v", "--verbose", count=True, help="More detail (provider, timings); -vv for debug."),
+        click.option("--debug", is_flag=True, help="Show tracebacks."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) -> None:
+    from portraitcli.options import RenderOptions, Settings
+
+    if len(paths) < 2:
+        raise click.UsageError("give at least one SRC and a DEST (use '-' for stdin/stdout)")
+    setup_logging(kw["verbose"], kw["quiet"], kw["debug"])
+    fmt = kw["fmt"]
+    render = RenderOptions(command=command, **render_extra)
+    if fmt and fmt.lower().lstrip(".") in ("tif", "tiff") and command == "segment":
+        render.sixteen_bit_matte = True
+    settings = Settings(render=render, model=kw["model"], device=kw["device"], refine=kw["refine"],
+                        smooth=kw["smooth"], format=fmt.lower().lstrip(".") if fmt else None,
+                        overwrite=kw["overwrite"], jobs=kw["jobs"], quality=kw["quality"],
+                        max_pixels=kw["max_pixels"], crf=kw["crf"], preset=kw["preset"], codec=kw["codec"],
+                        preview=kw["preview"], dry_run=kw["dry_run"])
+    execute(settings, list(paths[:-1]), paths[-1], kw)
+
+
+def execute(settings, sources: list[str], dest: str, kw) -> None:
+    from portraitcli import jobs
+    from portraitcli.errors import PortraitError
+
+    if settings.model:
+        _check_model(settings)
+    progress = not kw["quiet"] and sys.stderr.isatty() and dest != "-"
+    batch = jobs.Batch(settings, progress=progress, report_path=kw["report"])
+    try:
+        code = batch.run(jobs.plan(sources, dest, settings))
+    except jobs.UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    except PortraitError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not kw["quiet"] and (len(batch.results) != 1 or code != 0 or batch.interrupted):
+        click.echo(batch.summary(), err=True)
+    sys.exit(code)
+
+
+def _check_model(settings) -> None:
+    """Fail fast, before any file is touched, when --model is not a usable ONNX model."""
+    from portraitcli.errors import ModelError
+    from portraitcli.model import PortraitModel
+
+    try:
+        PortraitModel(settings.model, device=settings.device, threads=1)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def setup_logging(verbose: int, quiet: bool, debug: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if (verbose > 1 or debug) else \
+        logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="portraitcli: %(message)s", stream=sys.stderr)
+    logging.getLogger("portraitcli").setLevel(level)
+
+
+class PortraitGroup(click.Group):
+    def main(self, *args, **kwargs):
+        config = load_config()
+        if config:
+            kwargs.setdefault("default_map", config)
+        return super().main(*args, **kwargs)
+
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "PORTRAITCLI", "max_content_width": 100}
+
+
+@click.group(cls=PortraitGroup, context_settings=CONTEXT, epilog=EXIT_CODES)
+@click.version_option(__version__, prog_name="portraitcli")
+def cli():
+    """Find the person in every photo and video frame, and do something useful with it.
+
+    \b
+      portraitcli blur in.mp4 out.mp4
+      portraitcli cutout shoot/ cut/
+      portraitcli replace-bg --background beach.jpg *.jpg out/
+      ffmpeg -i in.mkv -f nut - | portraitcli blur - - | ffplay -
+    """
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("--threshold", type=click.FloatRange(0, 1), help="Hard 0/255 mask at this alpha instead of a soft matte.")
+@common_options
+def segment(paths, threshold, **kw):
+    """Alpha matte: 8-bit greyscale PNG at full resolution (16-bit with --format tiff),
+    or a matte video / PNG sequence for video inputs."""
+    run_command("segment", paths, {"threshold": threshold}, **kw)
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("--strength", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="How strong the blur is.")
+@click.option("--bokeh", is_flag=True, help="Disc-shaped lens blur where bright highlights bloom.")
+@common_options
+def blur(paths, strength, bokeh, **kw):
+    """Background blur that looks like a lens: the person stays sharp, with no halo."""
+    run_command("blur", paths, {"strength": strength, "bokeh": bokeh}, **kw)
+
+
+@cli.command("replace-bg", epilog=EXIT_CODES)
+@click.option("-b", "--background", required=True, help="New background: an image, a video, or a colour (name, #rrggbb, r,g,b).")
+@click.option("--fit", type=click.Choice(["cover", "contain", "stretch"]), default="cover", show_default=True)
+@click.option("--edge-match", type=click.FloatRange(0, 1), default=0.3, show_default=True,
+              help="Match the colour of soft edges to the new background's light.")
+@common_options
+def replace_bg(paths, background, fit, edge_match, **kw):
+    """Put the person on a new background."""
+    run_command("replace-bg", paths, {"background": background, "fit": fit, "edge_match": edge_match}, **kw)
+
+
+@cli.command(epilog=EXIT_CODES)
+@click.option("-b", "--background", default=None,
+              help="Colour to flatten onto for formats without alpha (JPEG, mp4) [default: white].")
+@common_options
+def cutout(paths, background, **kw):
+    """The person with transparency: RGBA PNG/WebP/TIFF, ProRes 4444 .mov or VP9 .webm."""
+    run_command("cutout", paths, {"background": background}, **kw)
+
+
+def main():
+    """Entry point: one-line errors, exit codes as documented, tracebacks only with --debug."""
+    debug = "--debug" in sys.argv
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("portraitcli: interrupted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        exc.show()
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"portraitcli: {exc.format_message()}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("portraitcli: interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        if debug:
+            raise
+        click.echo(f"portraitcli: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+                   err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

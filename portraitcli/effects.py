@@ -1,0 +1,242 @@
+"""Compositors: what to do with a frame once its full-resolution alpha is known.
+
+Every function takes the frame as HxWx3 RGB (uint8, uint16 or float32 in [0, 1]) and alpha as
+float32 HxW in [0, 1], and returns pixels of the frame's own dtype, so 16-bit photos stay 16-bit.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# --------------------------------------------------------------------------- dtype helpers
+
+
+def peak(dtype) -> float:
+    return 65535.0 if dtype == np.uint16 else 255.0 if dtype == np.uint8 else 1.0
+
+
+def to_float(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype == np.float32:
+        return pixels
+    return pixels.astype(np.float32) * (1.0 / peak(pixels.dtype))
+
+
+def from_float(x: np.ndarray, dtype) -> np.ndarray:
+    if dtype == np.float32:
+        return np.clip(x, 0, 1)
+    top = peak(dtype)
+    return np.clip(x * top + 0.5, 0, top).astype(dtype)
+
+
+def composite(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """alpha * front + (1 - alpha) * back, in the dtype of front."""
+    if front.dtype in (np.uint8, np.float32) and back.dtype == front.dtype:
+        # cv2.blendLinear does the weighted sum in one fast pass for 8-bit and float
+        return cv2.blendLinear(front, back, alpha, 1.0 - alpha)
+    a = alpha[:, :, None]
+    return from_float(to_float(front) * a + to_float(back) * (1 - a), front.dtype)
+
+
+# --------------------------------------------------------------------------- colours and fitting
+
+
+def parse_colour(text: str) -> tuple[int, int, int]:
+    """'white', '#00ff00', '0,255,0' -> (r, g, b)."""
+    from PIL import ImageColor
+
+    text = text.strip()
+    if "," in text:
+        parts = [int(p) for p in text.split(",")]
+        if len(parts) != 3 or not all(0 <= p <= 255 for p in parts):
+            raise ValueError(f"colour {text!r}: expected three numbers 0..255")
+        return tuple(parts)  # type: ignore[return-value]
+    try:
+        return ImageColor.getrgb(text)[:3]
+    except ValueError:
+        raise ValueError(f"colour {text!r}: not a colour name, #rrggbb or r,g,b") from None
+
+
+def solid(colour: tuple[int, int, int], height: int, width: int, dtype) -> np.ndarray:
+    value = np.array(colour, np.float32) / 255.0
+    return from_float(np.broadcast_to(value, (height, width, 3)).copy(), dtype)
+
+
+def fit_background(background: np.ndarray, height: int, width: int, mode: str = "cover") -> np.ndarray:
+    """Scale a background to (height, width): 'cover' fills and crops, 'contain' fits and pads
+    with the background's own blurred edges, 'stretch' ignores the aspect ratio."""
+    bh, bw = background.shape[:2]
+    if mode == "stretch":
+        return cv2.resize(background, (width, height), interpolation=cv2.INTER_LINEAR)
+    scale = max(width / bw, height / bh) if mode == "cover" else min(width / bw, height / bh)
+    nw, nh = max(1, round(bw * scale)), max(1, round(bh * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(background, (nw, nh), interpolation=interp)
+    if mode == "cover":
+        x0, y0 = (nw - width) // 2, (nh - height) // 2
+        return resized[y0:y0 + height, x0:x0 + width]
+    if mode != "contain":
+        raise ValueError(f"fit mode {mode!r}: choose cover, contain or stretch")
+    canvas = cv2.GaussianBlur(cv2.resize(background, (width, height)), (0, 0), max(width, height) / 50)
+    x0, y0 = (width - nw) // 2, (height - nh) // 2
+    canvas[y0:y0 + nh, x0:x0 + nw] = resized
+    return canvas
+
+
+# --------------------------------------------------------------------------- foreground colour
+
+
+def _normalised_box(values: np.ndarray, weight: np.ndarray, radius: int) -> np.ndarray:
+    k = (2 * radius + 1, 2 * radius + 1)
+    num = cv2.boxFilter(values * weight[:, :, None], -1, k, borderType=cv2.BORDER_REFLECT)
+    den = cv2.boxFilter(weight, -1, k, borderType=cv2.BORDER_REFLECT)
+    return num / (den[:, :, None] + 1e-5)
+
+
+def _fusion_step(image, fore, back, alpha, radius):
+    """One step of blur-fusion foreground estimation (Forte & Pitie, 2021): local mean
+    foreground and background colours, then the residual of the compositing equation
+    pushed into the foreground."""
+    fore_mean = _normalised_box(fore, alpha, radius)
+    back_mean = _normalised_box(back, 1.0 - alpha, radius)
+    a = alpha[:, :, None]
+    fore = fore_mean + a * (image - a * fore_mean - (1 - a) * back_mean)
+    return np.clip(fore, 0, 1), back_mean
+
+
+def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Decontaminated foreground colour F and local background colour B (float32 [0, 1]) such
+    that rgb ~ alpha * F + (1 - alpha) * B, so that edges carry no trace of the old background.
+    The wide first pass runs at reduced resolution; the fine pass at full resolution."""
+    image = to_float(rgb[:, :, :3])
+    height, width = alpha.shape
+    scale = min(1.0, 640 / max(height, width))
+    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small_img = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
+    small_alpha = cv2.resize(alpha, small_size, interpolation=cv2.INTER_AREA)
+    wide = max(3, round(max(small_size) / 12))
+    fore_small, back_small = _fusion_step(small_img, small_img, small_img, small_alpha, wide)
+    fore = cv2.resize(fore_small, (width, height), interpolation=cv2.INTER_LINEAR)
+    back = cv2.resize(back_small, (width, height), interpolation=cv2.INTER_LINEAR)
+    fine = max(2, round(max(height, width) / 300))
+    fore, back_fine = _fusion_step(image, fore, back, alpha, fine)
+    return fore, back_fine
+
+
+# --------------------------------------------------------------------------- effects
+
+
+def blur_radius(strength: float, height: int, width: int) -> float:
+    """Gaussian sigma in pixels for strength 0..1, relative to the frame so a photo and its
+    thumbnail look alike."""
+    return max(0.0, strength) * 0.02 * max(height, width)
+
+
+def _masked_background_blur(small: np.ndarray, weight: np.ndarray, sigma: float, bokeh: bool) -> np.ndarray:
+    """Blur only background pixels and renormalise, so the person never bleeds into the
+    background (no halo) and the area behind the person is filled from its surroundings."""
+    if bokeh:
+        radius = max(1, int(round(sigma * 1.6)))
+        kernel = np.zeros((2 * radius + 1, 2 * radius + 1), np.float32)
+        cv2.circle(kernel, (radius, radius), radius, 1.0, -1, lineType=cv2.LINE_AA)
+        kernel /= kernel.sum()
+
+        def spread(x):
+            return cv2.filter2D(x, -1, kernel, borderType=cv2.BORDER_REFLECT)
+    else:
+        def spread(x):
+            return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    num = spread(small * weight[:, :, None])
+    den = spread(weight)
+    fallback = spread(small)  # deep inside the person, where no background is near
+    den3 = den[:, :, None]
+    return np.where(den3 > 1e-3, num / np.maximum(den3, 1e-6), fallback)
+
+
+def blur_background(rgb: np.ndarray, alpha: np.ndarray, strength: float = 0.5, bokeh: bool = False,
+                    highlight_gain: float = 6.0) -> np.ndarray:
+    """Lens-like background blur. bokeh=True uses a disc kernel in linear light where bright
+    highlights bloom into discs, as they do through a real aperture."""
+    height, width = alpha.shape
+    sigma = blur_radius(strength, height, width)
+    if sigma < 0.5:
+        return rgb.copy()
+    # Work small: a wide blur loses nothing at reduced resolution and is far cheaper.
+    scale = min(1.0, 4.0 / sigma)
+    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = to_float(cv2.resize(rgb[:, :, :3], small_size, interpolation=cv2.INTER_AREA))
+    small_alpha = cv2.resize(alpha, small_size, interpolation=cv2.INTER_AREA)
+    # exclude anything partly person (hair, motion blur) from the background sample
+    weight = np.clip(1.0 - small_alpha * 1.5, 0.0, 1.0) ** 2
+    small_sigma = sigma * scale
+    if bokeh:
+        linear = small * small  # ~gamma 2 to linear light: highlights bloom, as through a lens
+        lum = linear.max(axis=2)
+        boost = 1.0 + highlight_gain * np.clip((lum - 0.6) / 0.4, 0, 1) ** 2
+        blurred = _masked_background_blur(linear * boost[:, :, None], weight, small_sigma, True)
+        blurred = np.sqrt(np.clip(blurred, 0, 1))
+    else:
+        blurred = _masked_background_blur(small, weight, small_sigma, False)
+    back = from_float(cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR), rgb.dtype)
+    return composite(np.ascontiguousarray(rgb[:, :, :3]), back, alpha)
+
+
+def replace_background(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray,
+                       edge_match: float = 0.3) -> np.ndarray:
+    """Composite the (decontaminated) person over background (same size and dtype as rgb).
+    edge_match 0..1 shifts the colour of soft edges toward the new background's light, so a
+    person lifted off a green wall carries no green fringe onto a beach."""
+    fore, old_back = estimate_foreground(rgb, alpha)
+    new_back = to_float(background)
+    if edge_match > 0:
+        sigma = max(2.0, max(alpha.shape) / 100)
+        light = cv2.GaussianBlur(new_back, (0, 0), sigma) - cv2.GaussianBlur(old_back, (0, 0), sigma)
+        edge = (alpha * (1 - alpha) * 4)[:, :, None]
+        fore = np.clip(fore + edge_match * edge * light, 0, 1)
+    a = alpha[:, :, None]
+    return from_float(fore * a + new_back * (1 - a), rgb.dtype)
+
+
+def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """RGBA: the decontaminated person with alpha, in the frame's dtype."""
+    fore, _ = estimate_foreground(rgb, alpha)
+    return from_float(np.dstack([fore, alpha]), rgb.dtype)
+
+
+def flatten(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """RGBA onto a solid colour: for outputs that cannot hold alpha (JPEG, mp4)."""
+    alpha = to_float(rgba[:, :, 3])
+    back = solid(colour, rgba.shape[0], rgba.shape[1], rgba.dtype)
+    return composite(np.ascontiguousarray(rgba[:, :, :3]), back, alpha)
+
+
+def matte_image(alpha: np.ndarray, threshold: float | None = None, dtype=np.uint8) -> np.ndarray:
+    """Alpha as a single-channel image; threshold gives a hard 0/max mask."""
+    if threshold is not None:
+        alpha = (alpha > threshold).astype(np.float32)
+    return from_float(alpha, dtype)
+
+
+def contact_tile(images: list[np.ndarray], height: int = 256) -> np.ndarray:
+    """Side-by-side uint8 RGB strip of images (RGB, RGBA on a checkerboard, or single-channel)."""
+    tiles = []
+    for img in images:
+        if img.dtype != np.uint8:
+            img = from_float(to_float(img), np.uint8)
+        if img.ndim == 2:
+            img = np.repeat(img[:, :, None], 3, axis=2)
+        h, w = img.shape[:2]
+        tile_w = max(1, round(w * height / h))
+        img = cv2.resize(img, (tile_w, height), interpolation=cv2.INTER_AREA)
+        if img.shape[2] == 4:
+            img = flatten_on_checkerboard(img)
+        tiles.append(img)
+    return np.concatenate(tiles, axis=1)
+
+
+def flatten_on_checkerboard(rgba: np.ndarray, cell: int = 16) -> np.ndarray:
+    h, w = rgba.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    board = np.where(((yy // cell + xx // cell) % 2)[:, :, None] == 0, 200, 150).astype(np.uint8)
+    board = np.repeat(board, 3, axis=2)
+    return composite(np.ascontiguousarray(rgba[:, :, :3]), board, rgba[:, :, 3].astype(np.float32) / 255)
+

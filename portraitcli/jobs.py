@@ -1,0 +1,427 @@
+"""From command-line sources to outputs: planning, the parallel batch, progress and the report.
+
+cp-like rules: one file in -> DEST is the output file (unless DEST is a folder); several
+sources, a folder or a glob -> DEST is a folder, and folder trees are mirrored beneath it.
+Folders are listed lazily, so a 100,000-entry folder starts processing at once. Outputs never
+escape DEST, never overwrite an input, and existing ones are skipped unless overwrite is set.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from portraitcli.errors import InputError, PortraitError
+from portraitcli.options import Settings
+
+log = logging.getLogger("portraitcli")
+
+STDIO = "-"
+PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass
+class Task:
+    source: str  # a path, '-' or a device ('webcam:0', '/dev/video0')
+    dest: str  # a path, a folder (image sequences) or '-'
+    kind: str  # 'photo', 'video' or 'live'
+
+
+@dataclass
+class Result:
+    input: str
+    output: str | None
+    status: str  # done | skipped | failed
+    reason: str = ""
+    seconds: float = 0.0
+    frames: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class UsageError(PortraitError):
+    pass
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def is_device(source: str) -> bool:
+    return source.startswith("webcam:") or source.startswith("/dev/video")
+
+
+def kind_of(path: Path) -> str | None:
+    from portraitcli.media.video import is_video_path
+
+    ext = path.suffix.lower()
+    if ext in PHOTO_EXTENSIONS:
+        return "photo"
+    if is_video_path(path):
+        return "video"
+    return None
+
+
+def default_extension(command: str, kind: str, source: Path, fmt: str | None) -> str:
+    if fmt:
+        return "." + fmt.lower().lstrip(".")
+    if kind == "photo":
+        if command in ("segment", "cutout"):
+            return ".png"
+        ext = source.suffix.lower()
+        return ext if ext in PHOTO_EXTENSIONS and ext != ".gif" else ".png"
+    if command == "cutout":
+        return ".mov"
+    ext = source.suffix.lower()
+    return ext if ext in (".mp4", ".mov", ".mkv", ".webm", ".m4v") else ".mp4"
+
+
+def _walk(folder: Path, seen_dirs: set) -> Iterator[Path]:
+    """Depth-first, lazy, sorted per folder; never follows symlinked folders (no loops)."""
+    try:
+        real = os.path.realpath(folder)
+        if real in seen_dirs:
+            return
+        seen_dirs.add(real)
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        log.warning("%s: cannot list folder (%s)", folder, exc.strerror or exc)
+        return
+    for entry in entries:
+        if entry.name.startswith(".") and ".portraitcli-tmp" in entry.name:
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                yield from _walk(Path(entry.path), seen_dirs)
+            elif entry.is_file(follow_symlinks=True) or entry.is_symlink():
+                yield Path(entry.path)
+        except OSError:
+            yield Path(entry.path)
+
+
+def _safe_join(dest_root: Path, relative: Path) -> Path:
+    """dest_root / relative, refusing anything that would land outside dest_root."""
+    parts = [p for p in relative.parts if p not in ("", ".")]
+    if any(p == ".." for p in parts) or relative.is_absolute():
+        raise InputError(f"{relative}: output path would escape the destination")
+    out = dest_root.joinpath(*parts)
+    root_real = os.path.realpath(dest_root)
+    parent_real = os.path.realpath(out.parent)
+    if os.path.commonpath([root_real, parent_real]) != root_real:
+        raise InputError(f"{relative}: output folder is a symlink out of the destination")
+    return out
+
+
+def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | Result]:
+    """Yield a Task per input (or a failed Result for inputs that cannot even be planned)."""
+    command = settings.render.command
+    fmt = settings.format
+    if not sources:
+        raise UsageError("no SRC given")
+    if dest == STDIO or STDIO in sources or any(is_device(s) for s in sources):
+        if len(sources) != 1:
+            raise UsageError("'-' and devices work with exactly one SRC")
+        source = sources[0]
+        if source == STDIO:
+            yield Task(source, dest, "stdin")
+        elif is_device(source):
+            yield Task(source, dest, "live")
+        else:
+            path = Path(source)
+            k = kind_of(path) or "photo"
+            yield Task(source, dest, k)
+        return
+
+    expanded: list[tuple[str, bool]] = []  # (path, came from a glob)
+    for s in sources:
+        if not os.path.exists(s) and glob.has_magic(s):
+            matches = sorted(glob.glob(s, recursive=True))
+            if not matches:
+                yield Result(s, None, "failed", "no file matches this pattern")
+            expanded += [(m, True) for m in matches]
+        else:
+            expanded.append((s, False))
+    single = (len(expanded) == 1 and not expanded[0][1] and not os.path.isdir(expanded[0][0])
+              and not os.path.isdir(dest) and not dest.endswith(os.sep))
+    dest_path = Path(dest)
+    if single:
+        src = Path(expanded[0][0])
+        yield _task_for(src, dest_path, command, settings, explicit=True)
+        return
+    if dest_path.exists() and not dest_path.is_dir():
+        raise UsageError(f"{dest}: several inputs need a folder as DEST")
+    planned: set[str] = set()
+    for s, _ in expanded:
+        src = Path(s)
+        if src.is_dir():
+            for f in _walk(src, set()):
+                k = kind_of(f)
+                if k is None:
+                    continue  # not media: folders hold sidecars, notes, thumbnails
+                try:
+                    out = _safe_join(dest_path, f.relative_to(src).with_suffix(
+                        default_extension(command, k, f, fmt)))
+                except InputError as exc:
+                    yield Result(str(f), None, "failed", str(exc))
+                    continue
+                yield _unique(_task_for(f, out, command, settings, explicit=True), planned)
+        else:
+            k = kind_of(src) or "photo"
+            out = dest_path / (src.stem + default_extension(command, k, src, fmt))
+            yield _unique(_task_for(src, out, command, settings, explicit=True), planned)
+
+
+def _unique(task: Task | Result, planned: set[str]) -> Task | Result:
+    """Two inputs with one stem (a.jpg, a.png) must not write the same output."""
+    if isinstance(task, Result):
+        return task
+    out = Path(task.dest)
+    if str(out) in planned:
+        out = out.with_name(f"{out.stem}_{Path(task.source).suffix.lstrip('.')}{out.suffix}")
+        task.dest = str(out)
+    planned.add(str(out))
+    return task
+
+
+def _task_for(src: Path, out: Path, command: str, settings: Settings, explicit: bool) -> Task | Result:
+    k = kind_of(src) or "photo"
+    if out.is_dir() and k == "photo":
+        out = out / (src.stem + default_extension(command, k, src, settings.format))
+    elif out.is_dir() and k == "video" and not out.suffix:
+        out = out / (src.stem + default_extension(command, k, src, settings.format))
+    try:
+        if out.exists() and os.path.samefile(src, out):
+            return Result(str(src), str(out), "failed", "DEST is the input itself: refusing to overwrite an input")
+    except OSError:
+        pass
+    if os.path.abspath(src) == os.path.abspath(out):
+        return Result(str(src), str(out), "failed", "DEST is the input itself: refusing to overwrite an input")
+    return Task(str(src), str(out), k)
+
+
+# --------------------------------------------------------------------------- running
+
+
+class Worker:
+    """Per-process state: one model session, one renderer, reused for every file."""
+
+    def __init__(self, settings: Settings, threads: int | None):
+        from portraitcli.render import Renderer
+        from portraitcli.segmenter import Segmenter
+
+        self.settings = settings
+        self.segmenter = Segmenter(settings.model, settings.device, settings.refine, settings.smooth, threads)
+        self.renderer = Renderer(settings.render)
+
+    def run(self, task: Task) -> Result:
+        from portraitcli import process
+
+        start = time.perf_counter()
+        try:
+            notes = process.run_task(task, self)
+            r = Result(task.source, task.dest, "done", notes=notes or [])
+        except PortraitError as exc:
+            r = Result(task.source, task.dest, "failed", _strip_name(str(exc), task.source))
+        except (OSError, ValueError) as exc:
+            r = Result(task.source, task.dest, "failed", _describe_os_error(exc))
+        r.seconds = round(time.perf_counter() - start, 4)
+        return r
+
+
+def _strip_name(message: str, name: str) -> str:
+    return message[len(name) + 2:] if message.startswith(name + ": ") else message
+
+
+def _describe_os_error(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return str(exc) or type(exc).__name__
+
+
+_worker: Worker | None = None
+
+
+def _init_worker(settings: Settings):
+    global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
+    logging.getLogger("portraitcli").setLevel(logging.WARNING)
+    _worker = Worker(settings, threads=1)
+
+
+def _run_in_worker(task: Task) -> Result:
+    return _worker.run(task)
+
+
+def skip_reason(task: Task, settings: Settings) -> str | None:
+    if task.dest == STDIO or settings.overwrite:
+        return None
+    if os.path.exists(task.dest):
+        return "output exists (use --overwrite)"
+    return None
+
+
+class Batch:
+    """Runs tasks with N processes for photos and the threaded pipeline for videos."""
+
+    def __init__(self, settings: Settings, progress: bool, report_path: str | None = None, echo=None):
+        self.settings = settings
+        self.progress = progress
+        self.report_path = report_path
+        self.results: list[Result] = []
+        self.echo = echo or (lambda msg: print(msg, file=sys.stderr))
+        self.interrupted = False
+        self.output_folders: set[str] = set()
+
+    def _record(self, r: Result, bar) -> None:
+        self.results.append(r)
+        if r.status == "failed":
+            self.echo(f"portraitcli: {r.input}: {r.reason}")
+        for note in r.notes:
+            log.info("%s: %s", r.input, note)
+        if bar is not None:
+            bar.update(1)
+
+    def run(self, items: Iterator[Task | Result]) -> int:
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=0, unit="file", file=sys.stderr, dynamic_ncols=True)
+        jobs = self.settings.jobs or os.cpu_count() or 1
+        videos: list[Task] = []
+        pool = None
+        local: Worker | None = None
+        first_photo: Task | None = None
+        pending: deque = deque()
+        try:
+            for item in items:
+                if bar is not None:
+                    bar.total += 1
+                    bar.refresh()
+                if isinstance(item, Result):
+                    self._record(item, bar)
+                    continue
+                reason = skip_reason(item, self.settings)
+                if reason:
+                    self._record(Result(item.source, item.dest, "skipped", reason), bar)
+                    continue
+                if self.settings.dry_run:
+                    self.echo(f"{item.source} -> {item.dest}")
+                    self._record(Result(item.source, item.dest, "skipped", "dry run"), bar)
+                    continue
+                if item.kind != "photo":
+                    videos.append(item)
+                    continue
+                if jobs <= 1:
+                    local = local or Worker(self.settings, threads=None)
+                    self._record(local.run(item), bar)
+                    continue
+                if first_photo is None and pool is None:
+                    first_photo = item  # a lone photo runs here: no pool start-up cost
+                    continue
+                if pool is None:
+                    pool = _make_pool(self.settings, jobs)
+                for task in ([first_photo] if first_photo is not None else []) + [item]:
+                    self.output_folders.add(os.path.dirname(task.dest) or ".")
+                    pending.append(pool.submit(_run_in_worker, task))
+                first_photo = None
+                while len(pending) >= jobs * 2:
+                    self._record(pending.popleft().result(), bar)
+            if first_photo is not None:
+                local = local or Worker(self.settings, threads=None)
+                self._record(local.run(first_photo), bar)
+            while pending:
+                self._record(pending.popleft().result(), bar)
+            if pool is not None:
+                pool.shutdown()
+                pool = None
+            for task in videos:
+                local = local or Worker(self.settings, threads=None)
+                self._record(local.run(task), bar)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            from portraitcli.media.atomic import remove_live_temporaries
+
+            remove_live_temporaries()
+            if pool is not None:
+                _stop_pool(pool)
+                pool = None
+            _sweep_temporaries(self.output_folders)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+            if bar is not None:
+                bar.close()
+            if local is not None:
+                local.renderer.close()
+        self.write_report()
+        return self.exit_code()
+
+    def counts(self) -> dict[str, int]:
+        c = {"done": 0, "skipped": 0, "failed": 0}
+        for r in self.results:
+            c[r.status] += 1
+        return c
+
+    def summary(self) -> str:
+        c = self.counts()
+        tail = " (interrupted)" if self.interrupted else ""
+        return f"{c['done']} done, {c['skipped']} skipped, {c['failed']} failed{tail}"
+
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_FAILED if self.counts()["failed"] else EXIT_OK
+
+    def write_report(self) -> None:
+        if not self.report_path:
+            return
+        from portraitcli.media.atomic import write_bytes_atomic
+
+        body = {"summary": self.counts(), "interrupted": self.interrupted,
+                "files": [asdict(r) for r in self.results]}
+        write_bytes_atomic(Path(self.report_path), json.dumps(body, indent=2).encode())
+
+
+def _make_pool(settings: Settings, jobs: int):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork is fast and the parent holds no model session yet; elsewhere spawn
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
+                               initializer=_init_worker, initargs=(settings,))
+
+
+def _stop_pool(pool) -> None:
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        try:
+            proc.terminate()
+        except Exception:  # noqa: BLE001 - a worker may already be gone
+            pass
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _sweep_temporaries(folders: set[str]) -> None:
+    """Workers killed mid-write leave hidden temp files: remove those in the output folders."""
+    from portraitcli.media.atomic import TEMP_MARK
+
+    for folder in folders:
+        try:
+            for name in os.listdir(folder):
+                if TEMP_MARK in name:
+                    try:
+                        os.unlink(os.path.join(folder, name))
+                    except OSError:
+                        pass
+        except OSError:
+            pass

@@ -1,0 +1,68 @@
+"""Atomic outputs: write to a hidden temporary name in the destination folder, rename when done.
+
+A crash, Ctrl-C or a full disk therefore never leaves a partial file under the final name.
+Temporary names are tracked so an interrupted batch can remove them on the way out.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from pathlib import Path
+
+TEMP_MARK = ".portraitcli-tmp"
+_live: set[Path] = set()
+_lock = threading.Lock()
+
+
+def temp_name(final: Path) -> Path:
+    # keep the real extension last: encoders (ffmpeg, Pillow) pick the format from it
+    return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}{TEMP_MARK}{final.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_output(final: Path):
+    """Yield a temporary path next to `final`; on success rename it over `final`."""
+    final = Path(final)
+    tmp = temp_name(final)
+    with _lock:
+        _live.add(tmp)
+    try:
+        yield tmp
+        if not tmp.exists():
+            raise OSError(f"{final}: nothing was written")
+        os.replace(tmp, final)
+    finally:
+        with _lock:
+            _live.discard(tmp)
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            if tmp.is_dir():
+                import shutil
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink()
+
+
+def remove_live_temporaries() -> int:
+    """Remove every temporary file still being written (on interrupt). Returns the count."""
+    with _lock:
+        paths = list(_live)
+    removed = 0
+    for p in paths:
+        with contextlib.suppress(OSError):
+            if p.is_dir():
+                import shutil
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink()
+            removed += 1
+    return removed
+
+
+def write_bytes_atomic(final: Path, data: bytes) -> None:
+    with atomic_output(final) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())

@@ -1,0 +1,181 @@
+"""Live sources and sinks: webcams and capture devices in, virtual cameras and windows out.
+
+- CameraSource: 'webcam:N' or '/dev/videoN' through OpenCV (the bundled ffmpeg has no v4l2).
+- V4L2LoopbackSink: a v4l2loopback device as a virtual camera, I420 frames written directly.
+- PreviewSink: a window, where a display exists (OpenCV's HighGUI, else Tk).
+Each is a context-managed iterable or a write()/close() sink, like the file readers/writers.
+"""
+from __future__ import annotations
+
+import fractions
+import os
+import struct
+import time
+
+import numpy as np
+
+from portraitcli.errors import InputError, PortraitError
+from portraitcli.media.video import VideoInfo
+
+
+class CameraSource:
+    def __init__(self, spec: str):
+        import cv2
+
+        self.spec = spec
+        target: int | str = int(spec.split(":", 1)[1] or 0) if spec.startswith("webcam:") else spec
+        if isinstance(target, str) and not os.path.exists(target):
+            raise InputError(f"{spec}: no such capture device")
+        self.capture = cv2.VideoCapture(target)
+        if not self.capture.isOpened():
+            raise InputError(f"{spec}: cannot open capture device")
+        # a live source must never queue stale frames
+        self.capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        fps = self.capture.get(cv2.CAP_PROP_FPS) or 30.0
+        self.info = VideoInfo(width=int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                              height=int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                              fps=fractions.Fraction(fps).limit_denominator(1001),
+                              time_base=fractions.Fraction(1, 1_000_000))
+
+    def __iter__(self):
+        import cv2
+
+        start = time.monotonic()
+        index = 0
+        while True:
+            ok, bgr = self.capture.read()
+            if not ok:
+                break
+            pts = int((time.monotonic() - start) * 1_000_000)
+            yield index, pts, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+
+    def close(self):
+        self.capture.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# struct v4l2_format for VIDIOC_S_FMT on 64-bit Linux: u32 type, 4 bytes padding, 200-byte union
+VIDIOC_S_FMT = 0xC0D05605
+V4L2_BUF_TYPE_VIDEO_OUTPUT = 2
+V4L2_FIELD_NONE = 1
+V4L2_COLORSPACE_SRGB = 8
+
+
+def fourcc(code: str) -> int:
+    return struct.unpack("<I", code.encode())[0]
+
+
+class V4L2LoopbackSink:
+    """Frames to a v4l2loopback device, e.g. `modprobe v4l2loopback` then /dev/video10."""
+
+    def __init__(self, device: str, width: int, height: int):
+        import fcntl
+
+        width, height = width - width % 2, height - height % 2
+        self.width, self.height = width, height
+        try:
+            self.fd = os.open(device, os.O_RDWR)
+        except OSError as exc:
+            raise PortraitError(f"{device}: cannot open for writing ({exc.strerror})") from None
+        size = width * height * 3 // 2
+        pix = struct.pack("<IIIIIIIIIIII", width, height, fourcc("YU12"), V4L2_FIELD_NONE, width, size,
+                          V4L2_COLORSPACE_SRGB, 0, 0, 0, 0, 0)
+        fmt = struct.pack("<II", V4L2_BUF_TYPE_VIDEO_OUTPUT, 0) + pix + bytes(200 - len(pix))
+        try:
+            fcntl.ioctl(self.fd, VIDIOC_S_FMT, fmt)
+        except OSError as exc:
+            os.close(self.fd)
+            raise PortraitError(f"{device}: not a v4l2loopback output device ({exc.strerror})") from None
+        self.device = device
+
+    def write(self, pixels: np.ndarray, pts: int) -> None:
+        import cv2
+
+        rgb = pixels[: self.height, : self.width, :3]
+        os.write(self.fd, cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420).tobytes())
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class PreviewSink:
+    """A window showing the result; closing it (or q / Esc) ends the stream."""
+
+    def __init__(self, title: str = "portraitcli"):
+        import cv2
+
+        self.title = title
+        self.backend = None
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.name == "nt"
+                or os.uname().sysname == "Darwin"):
+            raise PortraitError("--preview needs a display (no DISPLAY or WAYLAND_DISPLAY set)")
+        try:
+            cv2.namedWindow(title)
+            self.backend = "opencv"
+        except cv2.error:
+            import tkinter  # opencv-python-headless has no windows: fall back to Tk
+
+            self.root = tkinter.Tk()
+            self.root.title(title)
+            self.label = tkinter.Label(self.root)
+            self.label.pack()
+            self.backend = "tk"
+
+    def write(self, pixels: np.ndarray, pts: int) -> None:
+        import cv2
+
+        if self.backend == "opencv":
+            cv2.imshow(self.title, cv2.cvtColor(pixels[:, :, :3], cv2.COLOR_RGB2BGR))
+            if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                raise KeyboardInterrupt
+            return
+        import tkinter
+
+        ok, png = cv2.imencode(".png", cv2.cvtColor(pixels[:, :, :3], cv2.COLOR_RGB2BGR))
+        self._image = tkinter.PhotoImage(data=png.tobytes())
+        self.label.configure(image=self._image)
+        self.root.update()
+
+    def close(self) -> None:
+        if self.backend == "opencv":
+            import cv2
+
+            cv2.destroyWindow(self.title)
+        elif self.backend == "tk":
+            self.root.destroy()
+
+
+class TeeSink:
+    def __init__(self, sinks):
+        self.sinks = sinks
+
+    def write(self, pixels, pts):
+        for s in self.sinks:
+            s.write(pixels, pts)
+
+    def close(self):
+        for s in self.sinks:
+            s.close()
+
+
+def open_live_sink(dest: str, info: VideoInfo, worker, preview: bool, encode):
+    from portraitcli.media.video import VideoWriter
+
+    sinks = []
+    if preview:
+        sinks.append(PreviewSink())
+    if dest.startswith("/dev/video"):
+        sinks.append(V4L2LoopbackSink(dest, info.width, info.height))
+    elif dest == "-":
+        sinks.append(VideoWriter("-", info, 3, encode, container=encode.stream_format))
+    elif dest not in ("", "none", "null"):
+        sinks.append(VideoWriter(dest, info, 3, encode))
+    if not sinks:
+        raise PortraitError("nothing to write to: give DEST or --preview")
+    return TeeSink(sinks)

@@ -1,0 +1,253 @@
+"""Photo decode/encode that loses nothing the user did not ask to drop.
+
+read_photo: EXIF orientation applied; EXIF (orientation reset to 1), ICC profile and DPI kept;
+grey, palette, RGBA, CMYK and 16-bit inputs handled; Pillow's decompression-bomb limit on.
+write_photo: format from the extension, metadata written back wherever the format holds it,
+16-bit kept for PNG and TIFF, always atomically.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from portraitcli.errors import InputError
+from portraitcli.media.atomic import atomic_output
+
+# Pillow's own default (about 89 megapixels); --max-pixels raises it.
+DEFAULT_MAX_PIXELS = 89_478_485
+
+EXTENSION_FORMATS = {
+    ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
+    ".webp": "WEBP", ".bmp": "BMP",
+}
+FORMAT_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+ALPHA_FORMATS = {"PNG", "TIFF", "WEBP"}
+SIXTEEN_BIT_FORMATS = {"PNG", "TIFF"}
+ORIENTATION_TAG = 0x0112
+
+
+@dataclass
+class Photo:
+    pixels: np.ndarray  # HxWx3 RGB or HxWx4 RGBA, uint8 or uint16, upright
+    format: str = "PNG"  # the input's format (Pillow name)
+    exif: bytes | None = None  # orientation already reset to 1
+    icc: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    grey: bool = False  # the source had no colour: single-channel outputs where it makes sense
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rgb(self) -> np.ndarray:
+        return self.pixels[:, :, :3] if self.pixels.shape[2] == 4 else self.pixels
+
+    @property
+    def alpha(self) -> np.ndarray | None:
+        return self.pixels[:, :, 3] if self.pixels.shape[2] == 4 else None
+
+
+def format_for(path: Path, override: str | None = None) -> str:
+    if override:
+        key = override.lower() if override.startswith(".") else "." + override.lower()
+        if key not in EXTENSION_FORMATS:
+            raise ValueError(f"unknown image format {override!r}")
+        return EXTENSION_FORMATS[key]
+    fmt = EXTENSION_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown image extension {Path(path).suffix!r}")
+    return fmt
+
+
+def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to an array, as Pillow's exif_transpose does."""
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, -1)[::-1],
+           8: lambda a: np.rot90(a, 1)}
+    op = ops.get(orientation)
+    return np.ascontiguousarray(op(pixels)) if op else pixels
+
+
+def _sixteen_bit_pixels(data: bytes) -> np.ndarray | None:
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint16:
+        return None
+    if arr.ndim == 2:
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.shape[2] == 4:
+        return cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+    return cv2.cvtColor(arr[:, :, :3], cv2.COLOR_BGR2RGB)
+
+
+def _to_srgb(img, icc: bytes | None):
+    """CMYK (or any non-RGB profile) to RGB; returns (image, icc for the RGB pixels)."""
+    from PIL import ImageCms
+
+    if icc:
+        try:
+            src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            dst = ImageCms.createProfile("sRGB")
+            out = ImageCms.profileToProfile(img, src, dst, outputMode="RGB")
+            return out, ImageCms.ImageCmsProfile(dst).tobytes()
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    return img.convert("RGB"), None
+
+
+def read_photo(source: Path | bytes, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+    """Decode a photo from a path or bytes. Raises InputError with a one-line reason."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    label = name or str(source)
+    try:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    except IsADirectoryError:
+        raise InputError(f"{label}: is a folder") from None
+    except PermissionError:
+        raise InputError(f"{label}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"{label}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise InputError(f"{label}: empty file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(io.BytesIO(data))
+            width, height = img.size
+            if width * height > max_pixels:
+                raise InputError(f"{label}: {width}x{height} is over the {max_pixels} pixel limit "
+                                 "(possible decompression bomb; raise it with --max-pixels)")
+            frames = getattr(img, "n_frames", 1)
+            if frames > 1 and img.format in ("GIF", "WEBP", "PNG"):
+                raise InputError(f"{label}: animated image with {frames} frames is not supported "
+                                 "(convert it to a video first)")
+            img.load()
+        except InputError:
+            raise
+        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            reason = "not an image portraitcli can read" if isinstance(exc, UnidentifiedImageError) else str(exc)
+            raise InputError(f"{label}: {reason}") from None
+        except (OSError, SyntaxError, ValueError, struct.error, EOFError, MemoryError) as exc:
+            raise InputError(f"{label}: corrupt or truncated image ({str(exc) or type(exc).__name__})") from None
+    fmt = img.format or "PNG"
+    info = img.info
+    icc = info.get("icc_profile") or None
+    dpi = info.get("dpi")
+    exif = img.getexif()
+    orientation = int(exif.get(ORIENTATION_TAG, 1) or 1)
+    notes: list[str] = []
+
+    sixteen = _sixteen_bit_pixels(data) if fmt in SIXTEEN_BIT_FORMATS else None
+    if sixteen is not None:
+        pixels = _orient(sixteen, orientation)
+        grey = img.mode.startswith("I") or img.mode == "L"
+    else:
+        img = ImageOps.exif_transpose(img) or img
+        grey = img.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
+        if img.mode == "CMYK":
+            img, icc = _to_srgb(img, icc)
+            notes.append("CMYK converted to sRGB")
+        elif img.mode in ("P", "PA"):
+            img = img.convert("RGBA" if ("transparency" in info or img.mode == "PA") else "RGB")
+        elif img.mode in ("LA", "La", "RGBa"):
+            img = img.convert("RGBA")
+        elif img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+            arr = np.asarray(img).astype(np.float32)
+            top = 65535.0 if img.mode != "F" else max(1.0, float(arr.max()))
+            arr = np.clip(arr / top * 65535 + 0.5, 0, 65535).astype(np.uint16)
+            img = None
+            pixels = np.repeat(arr[:, :, None], 3, axis=2)
+        elif img.mode not in ("RGB", "RGBA"):
+            img = img.convert("RGB")
+        if img is not None:
+            pixels = np.asarray(img)
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    if orientation != 1:
+        exif[ORIENTATION_TAG] = 1
+    exif_bytes = exif.tobytes() if len(exif) else None
+    return Photo(np.ascontiguousarray(pixels), fmt, exif_bytes, icc, dpi, grey, notes)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def _png_with_metadata(png: bytes, meta: Photo) -> bytes:
+    """Insert iCCP, pHYs and eXIf chunks after IHDR (for PNGs written by OpenCV)."""
+    extra = b""
+    if meta.icc:
+        extra += _png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(meta.icc))
+    if meta.dpi:
+        ppm = [max(1, round(float(d) / 0.0254)) for d in meta.dpi[:2]]
+        extra += _png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1))
+    if meta.exif:
+        body = meta.exif[6:] if meta.exif.startswith(b"Exif\x00\x00") else meta.exif
+        extra += _png_chunk(b"eXIf", body)
+    ihdr_end = 8 + 8 + 13 + 4
+    return png[:ihdr_end] + extra + png[ihdr_end:]
+
+
+def _icc_colour_space(icc: bytes) -> str:
+    return icc[16:20].decode("ascii", "replace") if len(icc) >= 20 else ""
+
+
+def encode_photo(pixels: np.ndarray, fmt: str, meta: Photo | None = None, quality: int = 95) -> bytes:
+    """Encode RGB/RGBA/single-channel pixels (uint8 or uint16) with the source's metadata."""
+    import cv2
+    from PIL import Image
+
+    meta = meta or Photo(pixels)
+    if meta.icc and _icc_colour_space(meta.icc) != ("GRAY" if pixels.ndim == 2 else "RGB "):
+        # a profile must match the pixels' colour space (a matte is grey, a photo RGB)
+        meta = Photo(meta.pixels, meta.format, meta.exif, None, meta.dpi, meta.grey, meta.notes)
+    if pixels.ndim == 3 and pixels.shape[2] == 4 and fmt not in ALPHA_FORMATS:
+        raise ValueError(f"{fmt} cannot hold alpha")
+    if pixels.dtype == np.uint16 and fmt in SIXTEEN_BIT_FORMATS:
+        if pixels.ndim == 2:
+            bgr = pixels
+        elif pixels.shape[2] == 4:
+            bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
+        else:
+            bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(".png" if fmt == "PNG" else ".tif", bgr)
+        if not ok:
+            raise OSError(f"could not encode 16-bit {fmt}")
+        # OpenCV writes no ICC/EXIF: add them back to PNG (TIFF keeps pixels only; documented)
+        return _png_with_metadata(buf.tobytes(), meta) if fmt == "PNG" else buf.tobytes()
+    if pixels.dtype != np.uint8:
+        pixels = (pixels >> 8).astype(np.uint8) if pixels.dtype == np.uint16 else pixels.astype(np.uint8)
+    img = Image.fromarray(pixels)
+    options: dict = {}
+    if meta.icc:
+        options["icc_profile"] = meta.icc
+    if meta.dpi:
+        options["dpi"] = tuple(float(d) for d in meta.dpi[:2])
+    if meta.exif and fmt in ("JPEG", "PNG", "TIFF", "WEBP"):
+        options["exif"] = meta.exif
+    if fmt == "JPEG":
+        options.update(quality=quality, optimize=False)
+    elif fmt == "PNG":
+        options.update(compress_level=3)
+    elif fmt == "WEBP":
+        options.update(quality=quality, method=3)
+    elif fmt == "TIFF":
+        options.update(compression="tiff_adobe_deflate")
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def write_photo(path: Path, pixels: np.ndarray, fmt: str, meta: Photo | None = None, quality: int = 95) -> None:
+    data = encode_photo(pixels, fmt, meta, quality)
+    with atomic_output(Path(path)) as tmp:
+        tmp.write_bytes(data)

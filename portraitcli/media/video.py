@@ -1,0 +1,554 @@
+"""Video decode/encode with the bundled ffmpeg (imageio-ffmpeg): files, pipes, devices.
+
+Frames travel as raw RGB through pipes; nothing is held in memory beyond a frame or two.
+
+- VideoReader decodes any container/codec ffmpeg reads, without auto-rotation (the pipeline
+  rotates an upright view for the model and writes the stored orientation back, so the
+  rotation metadata survives), and gives each frame its original timestamp.
+- VideoWriter muxes the processed frames with those timestamps (variable frame rate too) into
+  a tiny Matroska stream on the encoder's stdin, and copies the source's audio untouched
+  (re-encoded only where the container cannot hold its codec).
+- ffmpeg is always called with an argument list, never a shell string.
+"""
+from __future__ import annotations
+
+import collections
+import fractions
+import os
+import re
+import struct
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from portraitcli.errors import ExternalToolError, InputError
+
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts",
+                    ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".mxf", ".nut", ".y4m", ".qt"}
+ALPHA_CONTAINERS = {".mov", ".webm", ".mkv"}
+# audio codecs each container takes as they are; anything else is re-encoded
+AUDIO_COPYABLE = {
+    ".mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
+    ".m4v": {"aac", "mp3", "alac", "ac3", "eac3"},
+    ".mov": {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le", "pcm_s16be", "pcm_f32le"},
+    ".webm": {"opus", "vorbis"},
+    ".avi": {"mp3", "ac3", "pcm_s16le", "aac"},
+}
+AUDIO_FALLBACK = {".webm": ["-c:a", "libopus", "-b:a", "128k"]}
+STREAM_FORMATS = {"nut": "nut", "matroska": "matroska", "mkv": "matroska", "mpegts": "mpegts",
+                  "ts": "mpegts", "webm": "webm", "mov": "mov", "mp4": "mp4"}
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def is_video_path(path: Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+# --------------------------------------------------------------------------- probing
+
+
+@dataclass
+class VideoInfo:
+    width: int = 0
+    height: int = 0
+    fps: fractions.Fraction = fractions.Fraction(30)
+    time_base: fractions.Fraction | None = None
+    duration: float | None = None
+    rotation: int = 0  # degrees as ffmpeg reports the display matrix (e.g. -90)
+    video_codec: str = ""
+    audio_codecs: list[str] = field(default_factory=list)
+    timestamps: list[int] | None = None  # per frame, presentation order, in time_base units
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.audio_codecs)
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        return (self.height, self.width) if self.rotation % 180 else (self.width, self.height)
+
+
+_STREAM_RE = re.compile(r"Stream #0:(\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (Video|Audio): (\w+)(.*)")
+
+
+def parse_ffmpeg_banner(text: str) -> VideoInfo:
+    """Read stream facts from ffmpeg's input banner (stderr of `ffmpeg -i`)."""
+    info = VideoInfo()
+    seen_video = False
+    in_input = False
+    for line in text.splitlines():
+        if line.startswith("Input #0"):
+            in_input = True
+        elif line.startswith(("Output #", "Stream mapping")):
+            in_input = False
+        if not in_input:
+            continue
+        m = re.search(r"Duration: (\d+):(\d+):(\d+\.\d+)", line)
+        if m:
+            info.duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        m = _STREAM_RE.search(line)
+        if m:
+            kind, codec, rest = m.group(2), m.group(3), m.group(4)
+            if kind == "Audio":
+                info.audio_codecs.append(codec)
+            elif not seen_video and "attached pic" not in rest:
+                seen_video = True
+                info.video_codec = codec
+                size = re.search(r", (\d{1,5})x(\d{1,5})", rest)
+                if size:
+                    info.width, info.height = int(size.group(1)), int(size.group(2))
+                fps = re.search(r", ([\d.]+)(k?) fps", rest) or re.search(r", ([\d.]+)(k?) tbr", rest)
+                if fps:
+                    value = float(fps.group(1)) * (1000 if fps.group(2) else 1)
+                    info.fps = _nice_fraction(value)
+                tbn = re.search(r", ([\d.]+)(k?) tbn", rest)
+                if tbn:
+                    info.time_base = fractions.Fraction(1, int(float(tbn.group(1)) * (1000 if tbn.group(2) else 1)))
+            continue
+        m = re.search(r"rotation of (-?[\d.]+) degrees", line)
+        if m and seen_video:
+            info.rotation = int(round(float(m.group(1)))) % 360
+    return info
+
+
+def _nice_fraction(value: float) -> fractions.Fraction:
+    for den in (1001, 1):
+        num = value * den
+        if abs(num - round(num)) < 0.02 * den / 1000 + 1e-6 or den == 1:
+            if den == 1001 and abs(round(num / 1000) * 1000 - num) < 1:
+                return fractions.Fraction(int(round(num / 1000) * 1000), 1001)
+    return fractions.Fraction(value).limit_denominator(1001)
+
+
+def last_lines(text: str, count: int = 3) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return " | ".join(lines[-count:]) if lines else "no message"
+
+
+def probe(path: Path, with_timestamps: bool = True) -> VideoInfo:
+    """Stream facts of a file; with_timestamps also lists every frame's pts (demux only, fast)."""
+    exe = ffmpeg_exe()
+    proc = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True,
+                          errors="replace")
+    info = parse_ffmpeg_banner(proc.stderr)
+    if not info.width:
+        if "Invalid data" in proc.stderr or "moov atom not found" in proc.stderr or "Audio:" in proc.stderr:
+            reason = "no video stream (audio only)" if info.audio_codecs else last_lines(proc.stderr, 1)
+        else:
+            reason = last_lines(proc.stderr, 1)
+        raise InputError(f"{path}: not a readable video ({reason})")
+    if with_timestamps:
+        info.timestamps, tb = _packet_timestamps(exe, path)
+        if tb is not None:
+            info.time_base = tb
+    return info
+
+
+def _packet_timestamps(exe: str, path: Path) -> tuple[list[int] | None, fractions.Fraction | None]:
+    proc = subprocess.run([exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
+                           "-c", "copy", "-f", "framecrc", "-"], capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0:
+        return None, None
+    tb = None
+    pts = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("#tb 0:"):
+            num, den = line.split(":", 1)[1].strip().split("/")
+            tb = fractions.Fraction(int(num), int(den))
+        elif line and not line.startswith("#"):
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) >= 3:
+                pts.append(int(parts[2]))
+    return (sorted(pts) if pts else None), tb
+
+
+# --------------------------------------------------------------------------- child processes
+
+
+class FFmpegProcess:
+    """A child ffmpeg whose stderr is drained in a thread (no deadlock), keeping its last lines."""
+
+    def __init__(self, args: list[str], stdin=None, stdout=None, pass_fds=(), label: str = ""):
+        self.label = label
+        self.tail: collections.deque[str] = collections.deque(maxlen=40)
+        self.banner: list[str] = []
+        self.banner_done = threading.Event()
+        self.proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+                                     pass_fds=pass_fds, start_new_session=False)
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self):
+        for raw in iter(self.proc.stderr.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip()
+            if not self.banner_done.is_set():
+                self.banner.append(line)
+                if line.startswith(("Stream mapping", "Output #", "Press [q]")) or len(self.banner) > 400:
+                    self.banner_done.set()
+            self.tail.append(line)
+        self.banner_done.set()
+
+    def error_text(self) -> str:
+        self._thread.join(timeout=2)
+        useful = [ln for ln in self.tail if ln and not ln.startswith(("  ", "frame=", "size="))]
+        return last_lines("\n".join(useful or list(self.tail)))
+
+    def wait(self, timeout=None) -> int:
+        rc = self.proc.wait(timeout=timeout)
+        self._thread.join(timeout=2)
+        return rc
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class VideoReader:
+    """Iterate (index, pts, rgb) over a video file, '-' (stdin stream) or an open pipe.
+
+    pts is in info.time_base units (original timestamps when known, else index / fps).
+    Frames are the stored orientation; info.rotation says how to display them.
+    """
+
+    def __init__(self, source: str | Path, audio_fd: int | None = None, stdin_head: bytes | None = None):
+        self.source = str(source)
+        self.is_stream = self.source == "-"
+        exe = ffmpeg_exe()
+        if not self.is_stream:
+            self.info = probe(Path(self.source))
+        args = [exe, "-hide_banner", "-nostats", "-loglevel", "info", "-noautorotate", "-i",
+                "pipe:0" if self.is_stream else self.source, "-map", "0:v:0", "-f", "rawvideo",
+                "-pix_fmt", "rgb24", "-fps_mode", "passthrough", "pipe:1"]
+        pass_fds = ()
+        if audio_fd is not None:
+            # live stream: the reader also passes the audio on, untouched, to the writer
+            args += ["-map", "0:a?", "-c:a", "copy", "-f", "matroska", f"pipe:{audio_fd}"]
+            pass_fds = (audio_fd,)
+        stdin = subprocess.DEVNULL
+        if self.is_stream:
+            stdin = subprocess.PIPE if stdin_head is not None else None
+        self.process = FFmpegProcess(args, stdin=stdin, stdout=subprocess.PIPE, pass_fds=pass_fds,
+                                     label=self.source)
+        if stdin_head is not None and self.is_stream:
+            # bytes already read to tell a photo from a video go first, then the rest of stdin
+            threading.Thread(target=_pump_stdin, args=(stdin_head, self.process.proc.stdin), daemon=True).start()
+        if self.is_stream:
+            self.process.banner_done.wait(timeout=60)
+            self.info = parse_ffmpeg_banner("\n".join(self.process.banner))
+            if not self.info.width:
+                self.close()
+                raise InputError(f"{self.source}: not a readable video stream "
+                                 f"({self.process.error_text()})")
+        self.frame_bytes = self.info.width * self.info.height * 3
+        self.frames_read = 0
+
+    def __iter__(self):
+        info = self.info
+        tb = info.time_base or fractions.Fraction(1, 90000)
+        stamps = info.timestamps
+        step = 1 / (info.fps * tb) if info.fps else 1
+        stdout = self.process.proc.stdout
+        while True:
+            buf = _read_exact(stdout, self.frame_bytes)
+            if buf is None:
+                break
+            index = self.frames_read
+            if stamps is not None and index < len(stamps):
+                pts = stamps[index] - stamps[0]
+            else:
+                pts = int(round(index * step))
+            self.frames_read += 1
+            yield index, pts, np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3)
+        rc = self.process.wait()
+        if rc != 0 and self.frames_read == 0:
+            raise InputError(f"{self.source}: ffmpeg could not decode it ({self.process.error_text()})")
+        if rc != 0:
+            raise ExternalToolError(f"{self.source}: decoding stopped after {self.frames_read} frames "
+                                    f"({self.process.error_text()})")
+
+    def close(self):
+        self.process.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _pump_stdin(head: bytes, pipe) -> None:
+    import sys
+
+    try:
+        pipe.write(head)
+        source = sys.stdin.buffer
+        while True:
+            chunk = source.read1(1 << 16) if hasattr(source, "read1") else source.read(1 << 16)
+            if not chunk:
+                break
+            pipe.write(chunk)
+    except (BrokenPipeError, OSError, ValueError):
+        pass
+    finally:
+        try:
+            pipe.close()
+        except OSError:
+            pass
+
+
+def _read_exact(stream, size: int) -> bytes | None:
+    data = stream.read(size)
+    if not data:
+        return None
+    while len(data) < size:
+        more = stream.read(size - len(data))
+        if not more:
+            return None  # a torn last frame is dropped
+        data += more
+    return data
+
+
+class LoopingVideo:
+    """Background video for replace-bg: frame i, looping when the input is longer."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._reader = None
+        self._iter = None
+        self._last = None
+        self._open()
+
+    def _open(self):
+        self._reader = VideoReader(self.path)
+        self._iter = iter(self._reader)
+
+    def frame(self, index: int) -> np.ndarray:
+        for _ in range(2):
+            try:
+                _, _, rgb = next(self._iter)
+                self._last = rgb
+                return rgb
+            except StopIteration:
+                self._reader.close()
+                self._open()
+        if self._last is None:
+            raise InputError(f"{self.path}: background video has no frames")
+        return self._last
+
+    def close(self):
+        if self._reader:
+            self._reader.close()
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _ebml_id(value: int) -> bytes:
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def _ebml_size(n: int) -> bytes:
+    for length in range(1, 9):
+        if n < (1 << (7 * length)) - 1:
+            return ((1 << (7 * length)) | n).to_bytes(length, "big")
+    raise ValueError("element too large")
+
+
+def _el(eid: int, body: bytes | int | str) -> bytes:
+    if isinstance(body, int):
+        body = body.to_bytes(max(1, (body.bit_length() + 7) // 8), "big")
+    elif isinstance(body, str):
+        body = body.encode()
+    return _ebml_id(eid) + _ebml_size(len(body)) + body
+
+
+class MatroskaRawMuxer:
+    """The smallest Matroska writer that carries raw BGR(A) frames with exact timestamps
+    (microseconds) into ffmpeg: a raw pipe has no timestamps, and we need VFR kept."""
+
+    def __init__(self, stream, width: int, height: int, channels: int):
+        self.stream = stream
+        header = _el(0x1A45DFA3, _el(0x4286, 1) + _el(0x42F7, 1) + _el(0x42F2, 4) + _el(0x42F3, 8)
+                     + _el(0x4282, "matroska") + _el(0x4287, 4) + _el(0x4285, 2))
+        segment = _ebml_id(0x18538067) + b"\x01\xff\xff\xff\xff\xff\xff\xff"
+        info = _el(0x1549A966, _el(0x2AD7B1, 1000) + _el(0x4D80, "portraitcli") + _el(0x5741, "portraitcli"))
+        # BITMAPINFOHEADER, negative height = top-down rows, BI_RGB
+        bih = struct.pack("<IiiHHIIiiII", 40, width, -height, 1, 8 * channels, 0, width * height * channels,
+                          0, 0, 0, 0)
+        video = _el(0xE0, _el(0xB0, width) + _el(0xBA, height))
+        track = _el(0xAE, _el(0xD7, 1) + _el(0x73C5, 1) + _el(0x83, 1) + _el(0x9C, 0)
+                    + _el(0x86, "V_MS/VFW/FOURCC") + _el(0x63A2, bih) + video)
+        self.stream.write(header + segment + info + _el(0x1654AE6B, track))
+
+    def write(self, frame_bgr: np.ndarray, microseconds: int) -> None:
+        block_head = b"\x81\x00\x00\x80"  # track 1, relative time 0, keyframe
+        data = frame_bgr.tobytes()
+        block = _ebml_id(0xA3) + _ebml_size(len(block_head) + len(data)) + block_head
+        timestamp = _el(0xE7, max(0, microseconds))
+        cluster_size = len(timestamp) + len(block) + len(data)
+        self.stream.write(_ebml_id(0x1F43B675) + _ebml_size(cluster_size) + timestamp + block)
+        self.stream.write(data)
+
+
+@dataclass
+class EncodeSettings:
+    codec: str | None = None  # None: chosen from the extension
+    crf: int = 20
+    preset: str = "veryfast"
+    stream_format: str = "nut"  # for DEST '-'
+
+
+def video_codec_args(ext: str, alpha: bool, settings: EncodeSettings) -> list[str]:
+    codec = settings.codec
+    if codec is None:
+        if alpha and ext == ".mov":
+            codec = "prores_ks"
+        elif alpha and ext == ".webm":
+            codec = "libvpx-vp9"
+        elif alpha and ext == ".mkv":
+            codec = "ffv1"
+        elif ext == ".webm":
+            codec = "libvpx-vp9"
+        else:
+            codec = "libx264"
+    if codec == "prores_ks":
+        return ["-c:v", "prores_ks", "-profile:v", "4444", "-pix_fmt", "yuva444p10le" if alpha else "yuv444p10le",
+                "-vendor", "apl0"]
+    if codec == "libvpx-vp9":
+        return ["-c:v", "libvpx-vp9", "-pix_fmt", "yuva420p" if alpha else "yuv420p", "-crf", str(settings.crf + 12),
+                "-b:v", "0", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1", "-auto-alt-ref", "0"]
+    if codec == "ffv1":
+        return ["-c:v", "ffv1", "-pix_fmt", "bgra" if alpha else "bgr0"]
+    if codec in ("libx264", "h264"):
+        return ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(settings.crf), "-preset", settings.preset]
+    return ["-c:v", codec]
+
+
+def audio_args(ext: str, audio_codecs: list[str]) -> list[str]:
+    if not audio_codecs:
+        return []
+    copyable = AUDIO_COPYABLE.get(ext)
+    if copyable is None or all(c in copyable for c in audio_codecs):
+        return ["-c:a", "copy"]
+    return AUDIO_FALLBACK.get(ext, ["-c:a", "aac", "-b:a", "192k"])
+
+
+class VideoWriter:
+    """Encode frames to a file (or '-', a stream on stdout) with timestamps, rotation,
+    metadata and the source's audio kept."""
+
+    def __init__(self, dest: str | Path, info: VideoInfo, channels: int, settings: EncodeSettings,
+                 audio_source: str | Path | None = None, audio_fd: int | None = None, container: str | None = None):
+        self.dest = str(dest)
+        self.channels = channels
+        self.info = info
+        exe = ffmpeg_exe()
+        ext = container or Path(self.dest).suffix.lower()
+        to_stdout = self.dest == "-"
+        args = [exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y"]
+        if info.rotation:
+            # write the stored orientation back with its display matrix (ffmpeg: anticlockwise)
+            args += ["-display_rotation:v:0", str(-info.rotation if info.rotation <= 180 else 360 - info.rotation)]
+        args += ["-f", "matroska", "-i", "pipe:0"]
+        audio_inputs = []
+        if audio_fd is not None:
+            audio_inputs = ["-f", "matroska", "-i", f"pipe:{audio_fd}"]
+        elif audio_source is not None and info.has_audio:
+            audio_inputs = ["-i", str(audio_source)]
+        args += audio_inputs
+        args += ["-map", "0:v:0"]
+        if audio_inputs:
+            args += ["-map", "1:a?", "-map_metadata", "1"]
+            args += audio_args(ext if not to_stdout else "." + (container or settings.stream_format), info.audio_codecs)
+        args += video_codec_args(ext, channels == 4, settings)
+        args += ["-fps_mode", "passthrough"]
+        if info.time_base and ext in (".mp4", ".mov", ".m4v"):
+            args += ["-video_track_timescale", str(info.time_base.denominator)]
+        if ext in (".mp4", ".mov", ".m4v") and not to_stdout:
+            args += ["-movflags", "+faststart"]
+        if to_stdout:
+            fmt = STREAM_FORMATS.get(container or settings.stream_format, settings.stream_format)
+            args += ["-f", fmt, "pipe:1"]
+        else:
+            args += [self.dest]
+        self.process = FFmpegProcess(args, stdin=subprocess.PIPE, stdout=None,
+                                     pass_fds=(audio_fd,) if audio_fd is not None else (), label=self.dest)
+        self.muxer = MatroskaRawMuxer(self.process.proc.stdin, info.width, info.height, 4 if channels == 4 else 3)
+        self.tb = info.time_base or fractions.Fraction(1, 90000)
+        self.frames = 0
+
+    def write(self, pixels: np.ndarray, pts: int) -> None:
+        import cv2
+
+        if pixels.ndim == 2:
+            bgr = cv2.cvtColor(pixels if pixels.dtype == np.uint8 else (pixels >> 8).astype(np.uint8),
+                               cv2.COLOR_GRAY2BGR)
+        elif pixels.shape[2] == 4:
+            bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
+        else:
+            bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+        try:
+            self.muxer.write(bgr, int(round(pts * self.tb * 1_000_000)))
+        except (BrokenPipeError, OSError):
+            self.process.wait(timeout=10)
+            raise ExternalToolError(f"{self.dest}: ffmpeg encoder stopped ({self.process.error_text()})") from None
+        self.frames += 1
+
+    def close(self) -> None:
+        try:
+            self.process.proc.stdin.close()
+        except OSError:
+            pass
+        rc = self.process.wait()
+        if rc != 0:
+            raise ExternalToolError(f"{self.dest}: ffmpeg encoder failed ({self.process.error_text()})")
+
+    def abort(self) -> None:
+        try:
+            self.process.proc.stdin.close()
+        except OSError:
+            pass
+        self.process.kill()
+
+
+class ImageSequenceWriter:
+    """A folder of numbered PNG frames (RGBA for cutouts, grey for mattes)."""
+
+    def __init__(self, folder: Path, pattern: str = "frame_{:06d}.png"):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.pattern = pattern
+        self.frames = 0
+
+    def write(self, pixels: np.ndarray, pts: int) -> None:
+        from portraitcli.media.photo import write_photo
+
+        write_photo(self.folder / self.pattern.format(self.frames), pixels, "PNG")
+        self.frames += 1
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def audio_pipe() -> tuple[int, int]:
+    """A pipe for passing a live stream's audio from the reader to the writer ffmpeg."""
+    read_fd, write_fd = os.pipe()
+    return read_fd, write_fd

@@ -1,0 +1,41 @@
+"""Option bundles shared by the CLI, the batch runner and worker processes (stdlib only, so
+importing them keeps `portraitcli --help` instant)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COMMANDS = ("segment", "blur", "replace-bg", "cutout")
+
+
+@dataclass
+class RenderOptions:
+    command: str
+    strength: float = 0.5  # blur
+    bokeh: bool = False  # blur
+    threshold: float | None = None  # segment
+    background: str | None = None  # replace-bg: colour, image or video; cutout: flatten colour
+    fit: str = "cover"  # replace-bg
+    edge_match: float = 0.3  # replace-bg
+    sixteen_bit_matte: bool = False  # segment to 16-bit PNG (TIFF is always 16-bit)
+
+
+@dataclass
+class Settings:
+    """Everything a job needs besides its inputs; picklable for worker processes."""
+
+    render: RenderOptions
+    model: str | None = None
+    device: str = "auto"
+    refine: bool = True
+    smooth: float = 0.6
+    format: str | None = None
+    overwrite: bool = False
+    jobs: int = 0
+    quality: int = 95
+    max_pixels: int = 89_478_485
+    crf: int = 20
+    preset: str = "veryfast"
+    codec: str | None = None
+    stream_format: str = "nut"
+    preview: bool = False
+    dry_run: bool = False

@@ -1,0 +1,229 @@
+"""One task end to end: source -> model -> refinement -> (temporal) -> compositor -> sink.
+
+run_task picks the path for a photo file, a video file, a stdin stream or a live device;
+each returns a list of notes (what was adapted, e.g. alpha flattened for JPEG).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from portraitcli import effects
+from portraitcli.errors import InputError
+from portraitcli.media import photo as photo_io
+from portraitcli.media.atomic import atomic_output
+
+PHOTO_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"BM")
+
+
+def looks_like_photo(head: bytes) -> bool:
+    return head.startswith(PHOTO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def run_task(task, worker) -> list[str]:
+    if task.kind == "photo":
+        return run_photo(task, worker)
+    if task.kind == "video":
+        return run_video_file(task, worker)
+    if task.kind == "stdin":
+        head = sys.stdin.buffer.read(64)
+        if looks_like_photo(head):
+            data = head + sys.stdin.buffer.read()
+            return run_photo(task, worker, data=data)
+        return run_stream(task, worker, head)
+    if task.kind == "live":
+        return run_live(task, worker)
+    raise ValueError(f"unknown task kind {task.kind}")
+
+
+# --------------------------------------------------------------------------- photos
+
+
+def photo_output(photo: photo_io.Photo, alpha: np.ndarray, worker, fmt: str) -> tuple[np.ndarray, list[str]]:
+    """Render and adapt the result to what the output format can hold."""
+    import cv2
+
+    options = worker.settings.render
+    notes = list(photo.notes)
+    if options.command == "segment":
+        sixteen = fmt == "TIFF" or (fmt == "PNG" and options.sixteen_bit_matte)
+        return effects.matte_image(alpha, options.threshold, np.uint16 if sixteen else np.uint8), notes
+    out = worker.renderer(photo.rgb, alpha)
+    if options.command == "cutout":
+        if fmt not in photo_io.ALPHA_FORMATS:
+            colour = worker.renderer.flatten_colour
+            notes.append(f"{fmt} has no alpha channel: cutout flattened onto {colour}")
+            out = effects.flatten(out, colour)
+        return out, notes
+    if photo.grey and options.command == "blur":
+        out = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
+    elif photo.alpha is not None and fmt in photo_io.ALPHA_FORMATS:
+        out = np.dstack([out, photo.alpha])  # keep the source's own transparency
+    return out, notes
+
+
+def run_photo(task, worker, data: bytes | None = None) -> list[str]:
+    s = worker.settings
+    name = "<stdin>" if data is not None else task.source
+    photo = photo_io.read_photo(data if data is not None else Path(task.source), name, s.max_pixels)
+    if task.dest == "-":
+        fmt = photo_io.format_for(Path("x"), s.format) if s.format else (
+            "PNG" if s.render.command in ("segment", "cutout") else photo.format)
+        if fmt not in photo_io.FORMAT_EXTENSIONS:
+            fmt = "PNG"
+    else:
+        fmt = photo_io.format_for(Path(task.dest))
+    alpha = worker.segmenter.matte(photo.rgb)
+    out, notes = photo_output(photo, alpha, worker, fmt)
+    if task.dest == "-":
+        sys.stdout.buffer.write(photo_io.encode_photo(out, fmt, photo, s.quality))
+        sys.stdout.buffer.flush()
+    else:
+        dest = Path(task.dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        photo_io.write_photo(dest, out, fmt, photo, s.quality)
+    return notes
+
+
+# --------------------------------------------------------------------------- video
+
+
+def _compositor(worker, alpha_out: bool):
+    """The renderer, flattening cutouts when the destination has no alpha."""
+    renderer = worker.renderer
+    if worker.settings.render.command != "cutout" or alpha_out:
+        return renderer
+    colour = renderer.flatten_colour
+
+    def flat(rgb, alpha, index):
+        return effects.flatten(renderer(rgb, alpha, index), colour)
+
+    return flat
+
+
+def _encode_settings(s):
+    from portraitcli.media.video import EncodeSettings
+
+    return EncodeSettings(codec=s.codec, crf=s.crf, preset=s.preset, stream_format=s.format or s.stream_format)
+
+
+def _is_sequence_dest(dest: str) -> bool:
+    p = Path(dest)
+    return dest.endswith(("/", "\\")) or p.is_dir() or not p.suffix
+
+
+def run_video_file(task, worker) -> list[str]:
+    from portraitcli.media.video import ALPHA_CONTAINERS, ImageSequenceWriter, VideoReader, VideoWriter
+    from portraitcli.pipeline import run_video
+
+    s = worker.settings
+    notes: list[str] = []
+    reader = VideoReader(task.source)
+    try:
+        info = reader.info
+        command = s.render.command
+        if task.dest != "-" and _is_sequence_dest(task.dest):
+            folder = Path(task.dest)
+            writer = ImageSequenceWriter(folder)
+            if info.has_audio:
+                notes.append("an image sequence holds no audio: audio not written")
+            stats = run_video(iter(reader), writer, worker.segmenter, worker.renderer, info.rotation,
+                              workers=2)
+            return notes + [f"{stats.frames} frames at {stats.fps:.1f} fps"]
+        ext = Path(task.dest).suffix.lower() if task.dest != "-" else "." + (s.format or s.stream_format)
+        alpha_out = command == "cutout" and ext in ALPHA_CONTAINERS
+        if command == "cutout" and not alpha_out:
+            notes.append(f"{ext} cannot hold alpha: cutout composited onto {worker.renderer.flatten_colour}")
+        channels = 4 if alpha_out else 3
+        compositor = _compositor(worker, alpha_out)
+        if task.dest == "-":
+            writer = VideoWriter("-", info, channels, _encode_settings(s), audio_source=task.source,
+                                 container=s.format or s.stream_format)
+            _pump(reader, writer, worker, compositor, info)
+            return notes
+        dest = Path(task.dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(dest) as tmp:
+            writer = VideoWriter(tmp, info, channels, _encode_settings(s), audio_source=task.source)
+            stats = _pump(reader, writer, worker, compositor, info)
+        notes.append(f"{stats.frames} frames at {stats.fps:.1f} fps")
+        return notes
+    finally:
+        reader.close()
+
+
+def _pump(reader, writer, worker, compositor, info, live=False):
+    from portraitcli.pipeline import run_video
+
+    try:
+        stats = run_video(iter(reader), writer, worker.segmenter, compositor, info.rotation, live=live)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    if stats.frames == 0:
+        raise InputError(f"{reader.source}: no video frames decoded")
+    return stats
+
+
+def run_stream(task, worker, head: bytes) -> list[str]:
+    """A video stream on stdin (nut, matroska, mpegts...) to a file or to stdout, audio kept."""
+    import os
+
+    from portraitcli.media.video import VideoReader, VideoWriter
+
+    s = worker.settings
+    audio_read, audio_write = os.pipe()
+    reader = VideoReader("-", audio_fd=audio_write, stdin_head=head)
+    os.close(audio_write)  # the reader child holds its own copy
+    try:
+        info = reader.info
+        alpha_out = False
+        if task.dest == "-":
+            container = s.format or s.stream_format
+            writer = VideoWriter("-", info, 3, _encode_settings(s), audio_fd=audio_read if info.has_audio else None,
+                                 container=container)
+            if not info.has_audio:
+                os.close(audio_read)
+            _pump(reader, writer, worker, _compositor(worker, alpha_out), info, live=True)
+            return []
+        dest = Path(task.dest)
+        ext = dest.suffix.lower()
+        from portraitcli.media.video import ALPHA_CONTAINERS
+
+        alpha_out = s.render.command == "cutout" and ext in ALPHA_CONTAINERS
+        with atomic_output(dest) as tmp:
+            writer = VideoWriter(tmp, info, 4 if alpha_out else 3, _encode_settings(s),
+                                 audio_fd=audio_read if info.has_audio else None)
+            _pump(reader, writer, worker, _compositor(worker, alpha_out), info, live=True)
+        return []
+    finally:
+        reader.close()
+        try:
+            os.close(audio_read)
+        except OSError:
+            pass
+
+
+def run_live(task, worker) -> list[str]:
+    """A webcam or capture device through the pipeline to a file, stdout, a v4l2 loopback
+    device (virtual camera) and/or a preview window."""
+    from portraitcli.media.devices import CameraSource, open_live_sink
+
+    s = worker.settings
+    camera = CameraSource(task.source)
+    try:
+        sink = open_live_sink(task.dest, camera.info, worker, preview=s.preview,
+                              encode=_encode_settings(s))
+        try:
+            from portraitcli.pipeline import run_video
+
+            run_video(iter(camera), sink, worker.segmenter, _compositor(worker, False), 0, live=True)
+        finally:
+            sink.close()
+    finally:
+        camera.close()
+    return []
+

@@ -1,0 +1,59 @@
+"""Segmenter: model -> full-resolution refinement -> (in video) temporal filter, in one object.
+
+This is the Python API and the exact path the CLI and models.evaluate use:
+
+    seg = Segmenter()
+    alpha = seg.matte(rgb)                  # a photo
+    for frame in frames:                    # a video: temporal smoothing keeps state
+        alpha = seg.matte(frame, video=True)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from portraitcli.matte import full_resolution
+from portraitcli.model import PortraitModel
+from portraitcli.temporal import TemporalSmoother
+
+
+def as_rgb_array(image) -> np.ndarray:
+    """Accept a numpy RGB/RGBA/grey array or a PIL image; return HxWx3 RGB (dtype kept)."""
+    if not isinstance(image, np.ndarray):
+        image = np.asarray(image.convert("RGB") if getattr(image, "mode", "RGB") not in ("RGB", "RGBA") else image)
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 4:
+        image = image[:, :, :3]
+    return np.ascontiguousarray(image)
+
+
+class Segmenter:
+    def __init__(self, model: str | None = None, device: str = "auto", refine: bool = True,
+                 smooth: float = 0.6, threads: int | None = None):
+        self.model = PortraitModel(model, device=device, threads=threads)
+        self.refine = refine
+        self.smoother = TemporalSmoother(smooth)
+
+    @property
+    def provider(self) -> str:
+        return self.model.provider
+
+    def probability(self, image) -> np.ndarray:
+        """The model's raw person probability at its own resolution (e.g. 256x256)."""
+        return self.model.predict(as_rgb_array(image))
+
+    def matte(self, image, video: bool = False) -> np.ndarray:
+        """Full-resolution float32 alpha in [0, 1] for one photo, or the next frame of a video."""
+        rgb = as_rgb_array(image)
+        prob = self.model.predict(rgb)
+        return self.finish(prob, rgb, video)
+
+    def finish(self, prob: np.ndarray, rgb: np.ndarray, video: bool = False) -> np.ndarray:
+        """Post-model steps, split out so a threaded pipeline can batch the model call."""
+        if video:
+            prob = self.smoother.smooth(prob, rgb)
+        return full_resolution(prob, rgb, self.refine)
+
+    def reset(self) -> None:
+        """Forget temporal state: call between unrelated clips."""
+        self.smoother.reset()
