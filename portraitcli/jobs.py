@@ -70,8 +70,10 @@ def kind_of(path: Path) -> str | None:
 
 
 def default_extension(command: str, kind: str, source: Path, fmt: str | None) -> str:
+    """Output extension in folder mode; '' means a folder (a video as an image sequence)."""
     if fmt:
-        return "." + fmt.lower().lstrip(".")
+        ext = "." + fmt.lower().lstrip(".")
+        return "" if kind == "video" and ext in PHOTO_EXTENSIONS else ext
     if kind == "photo":
         if command in ("segment", "cutout"):
             return ".png"
@@ -149,9 +151,14 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
             expanded += [(m, True) for m in matches]
         else:
             expanded.append((s, False))
-    single = (len(expanded) == 1 and not expanded[0][1] and not os.path.isdir(expanded[0][0])
-              and not os.path.isdir(dest) and not dest.endswith(os.sep))
+    one_file = len(expanded) == 1 and not expanded[0][1] and not os.path.isdir(expanded[0][0])
+    dest_is_folder = os.path.isdir(dest) or dest.endswith(os.sep)
     dest_path = Path(dest)
+    if one_file and dest_is_folder and kind_of(Path(expanded[0][0])) == "video" and not fmt:
+        # one video into a folder: an image sequence there (PNG frames)
+        yield _task_for(Path(expanded[0][0]), dest_path, command, settings, explicit=True)
+        return
+    single = one_file and not dest_is_folder
     if single:
         src = Path(expanded[0][0])
         yield _task_for(src, dest_path, command, settings, explicit=True)
@@ -167,15 +174,15 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
                 if k is None:
                     continue  # not media: folders hold sidecars, notes, thumbnails
                 try:
-                    out = _safe_join(dest_path, f.relative_to(src).with_suffix(
-                        default_extension(command, k, f, fmt)))
+                    out = _safe_join(dest_path, f.relative_to(src).with_suffix(default_extension(command, k, f, fmt)))
                 except InputError as exc:
                     yield Result(str(f), None, "failed", str(exc))
                     continue
                 yield _unique(_task_for(f, out, command, settings, explicit=True), planned)
         else:
             k = kind_of(src) or "photo"
-            out = dest_path / (src.stem + default_extension(command, k, src, fmt))
+            ext = default_extension(command, k, src, fmt)
+            out = dest_path / (src.stem + ext if ext else src.stem)
             yield _unique(_task_for(src, out, command, settings, explicit=True), planned)
 
 
@@ -195,8 +202,7 @@ def _task_for(src: Path, out: Path, command: str, settings: Settings, explicit: 
     k = kind_of(src) or "photo"
     if out.is_dir() and k == "photo":
         out = out / (src.stem + default_extension(command, k, src, settings.format))
-    elif out.is_dir() and k == "video" and not out.suffix:
-        out = out / (src.stem + default_extension(command, k, src, settings.format))
+    # a video into a folder becomes an image sequence in that folder
     try:
         if out.exists() and os.path.samefile(src, out):
             return Result(str(src), str(out), "failed", "DEST is the input itself: refusing to overwrite an input")

@@ -462,9 +462,10 @@ class VideoWriter:
         to_stdout = self.dest == "-"
         args = [exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y"]
         if info.rotation:
-            # write the stored orientation back with its display matrix (ffmpeg: anticlockwise)
-            args += ["-display_rotation:v:0", str(-info.rotation if info.rotation <= 180 else 360 - info.rotation)]
-        args += ["-f", "matroska", "-i", "pipe:0"]
+            # frames stay in their stored orientation; the display matrix goes back on as it was
+            degrees = info.rotation if info.rotation <= 180 else info.rotation - 360
+            args += ["-display_rotation:v:0", str(degrees)]
+        args += ["-noautorotate", "-f", "matroska", "-i", "pipe:0"]
         audio_inputs = []
         if audio_fd is not None:
             audio_inputs = ["-f", "matroska", "-i", f"pipe:{audio_fd}"]
