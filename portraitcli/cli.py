@@ -108,7 +108,8 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
         raise click.UsageError(str(exc)) from None
     except PortraitError as exc:
         raise click.ClickException(str(exc)) from None
-    if not kw["quiet"] and (len(batch.results) != 1 or code != 0 or batch.interrupted):
+    counts = batch.counts()
+    if not kw["quiet"] and (len(batch.results) != 1 or counts["done"] != 1 or batch.interrupted):
         click.echo(batch.summary(), err=True)
     sys.exit(code)
 
@@ -125,7 +126,7 @@ def _check_model(settings) -> None:
 
 
 def setup_logging(verbose: int, quiet: bool, debug: bool) -> None:
-    level = logging.WARNING if quiet else logging.DEBUG if (verbose > 1 or debug) else \
+    level = logging.ERROR if quiet else logging.DEBUG if (verbose > 1 or debug) else \
         logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="portraitcli: %(message)s", stream=sys.stderr)
     logging.getLogger("portraitcli").setLevel(level)

@@ -27,6 +27,7 @@ log = logging.getLogger("portraitcli")
 STDIO = "-"
 PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
 
 
 @dataclass
@@ -165,11 +166,17 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
         return
     if dest_path.exists() and not dest_path.is_dir():
         raise UsageError(f"{dest}: several inputs need a folder as DEST")
-    planned: set[str] = set()
+    dest_real = os.path.realpath(dest_path)
+    for s, _ in expanded:
+        if os.path.isdir(s) and os.path.realpath(s) == dest_real:
+            raise UsageError(f"{dest}: DEST is the source folder itself; choose another folder for the outputs")
+    # other inputs' paths count as taken: `segment a.jpg a.png .` must not write a.jpg's matte over a.png
+    planned: set[str] = {os.path.abspath(s) for s, _ in expanded if not os.path.isdir(s)}
     for s, _ in expanded:
         src = Path(s)
         if src.is_dir():
-            for f in _walk(src, set()):
+            # DEST inside SRC: its folder counts as seen, so a re-run never takes outputs for inputs
+            for f in _walk(src, {dest_real}):
                 k = kind_of(f)
                 if k is None:
                     continue  # not media: folders hold sidecars, notes, thumbnails
@@ -191,10 +198,15 @@ def _unique(task: Task | Result, planned: set[str]) -> Task | Result:
     if isinstance(task, Result):
         return task
     out = Path(task.dest)
-    if str(out) in planned:
-        out = out.with_name(f"{out.stem}_{Path(task.source).suffix.lstrip('.')}{out.suffix}")
+    if os.path.abspath(out) in planned:
+        stem = f"{out.stem}_{Path(task.source).suffix.lstrip('.')}"
+        out = out.with_name(stem + out.suffix)
+        n = 2
+        while os.path.abspath(out) in planned:  # a/x.jpg, b/x.jpg, c/x.jpg from one glob
+            out = out.with_name(f"{stem}_{n}{out.suffix}")
+            n += 1
         task.dest = str(out)
-    planned.add(str(out))
+    planned.add(os.path.abspath(out))
     return task
 
 
@@ -290,9 +302,10 @@ class Batch:
     def _record(self, r: Result, bar) -> None:
         self.results.append(r)
         if r.status == "failed":
-            self.echo(f"portraitcli: {r.input}: {r.reason}")
-        for note in r.notes:
-            log.info("%s: %s", r.input, note)
+            # a file name may hold a newline or other control characters: one failure, one line
+            self.echo(f"portraitcli: {r.input}: {r.reason}".translate(_CONTROL_ESCAPES))
+        for note in r.notes:  # adaptations the user should know about (alpha flattened, audio dropped)
+            log.warning("%s: %s", r.input, note)
         if bar is not None:
             bar.update(1)
 

@@ -32,7 +32,18 @@ def upsample(prob: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 6, eps: float = 2e-3) -> np.ndarray:
+# Logit gain applied before the fit: the network's edges are a few model pixels wide and a
+# guided filter can only move an edge within its radius, so the ramp is narrowed first and
+# the filter then places it on the photo's own edge.
+EDGE_GAIN = 2.0
+
+
+def sharpen(prob: np.ndarray, gain: float = EDGE_GAIN) -> np.ndarray:
+    p = np.clip(prob, 1e-4, 1 - 1e-4)
+    return 1.0 / (1.0 + np.power((1 - p) / p, gain))
+
+
+def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 10, eps: float = 1e-3) -> np.ndarray:
     """prob: model output (any size), rgb: the full-resolution frame -> float32 HxW alpha in [0, 1].
 
     radius is in working-resolution pixels; eps trades edge-snapping (small) for smoothness.
@@ -42,7 +53,7 @@ def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 6, eps: float = 2e-3
     scale = min(1.0, WORKING_SIDE / max(height, width))
     w_small, h_small = max(1, round(width * scale)), max(1, round(height * scale))
     guide = cv2.resize(guide_full, (w_small, h_small), interpolation=cv2.INTER_AREA) if scale < 1 else guide_full
-    p = cv2.resize(prob.astype(np.float32), (w_small, h_small), interpolation=cv2.INTER_LINEAR)
+    p = cv2.resize(sharpen(prob.astype(np.float32)), (w_small, h_small), interpolation=cv2.INTER_LINEAR)
 
     ksize = (2 * radius + 1, 2 * radius + 1)
 

@@ -5,6 +5,7 @@ each returns a list of notes (what was adapted, e.g. alpha flattened for JPEG).
 """
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from portraitcli import effects
 from portraitcli.errors import InputError
 from portraitcli.media import photo as photo_io
 from portraitcli.media.atomic import atomic_output
+
+log = logging.getLogger("portraitcli")
 
 PHOTO_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*", b"BM")
 
@@ -131,7 +134,8 @@ def run_video_file(task, worker) -> list[str]:
                 notes.append("an image sequence holds no audio: audio not written")
             stats = run_video(iter(reader), writer, worker.segmenter, worker.renderer, info.rotation,
                               workers=2)
-            return notes + [f"{stats.frames} frames at {stats.fps:.1f} fps"]
+            log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
+            return notes
         ext = Path(task.dest).suffix.lower() if task.dest != "-" else "." + (s.format or s.stream_format)
         alpha_out = command == "cutout" and ext in ALPHA_CONTAINERS
         if command == "cutout" and not alpha_out:
@@ -148,7 +152,7 @@ def run_video_file(task, worker) -> list[str]:
         with atomic_output(dest) as tmp:
             writer = VideoWriter(tmp, info, channels, _encode_settings(s), audio_source=task.source)
             stats = _pump(reader, writer, worker, compositor, info)
-        notes.append(f"{stats.frames} frames at {stats.fps:.1f} fps")
+        log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
         return notes
     finally:
         reader.close()

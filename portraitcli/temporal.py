@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 # A change of probability this large counts as motion and passes straight through.
-MOTION_DELTA = 0.3
+MOTION_DELTA = 0.5
 # Mean absolute difference of 32x32 grey thumbnails above which a frame starts a new scene.
 SCENE_CUT = 0.18
 

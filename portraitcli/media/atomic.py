@@ -33,6 +33,11 @@ def atomic_output(final: Path):
         if not tmp.exists():
             raise OSError(f"{final}: nothing was written")
         os.replace(tmp, final)
+    except OSError as exc:
+        if exc.errno is not None and exc.filename is not None and os.fspath(exc.filename) == os.fspath(tmp):
+            # the hidden temporary name means nothing to users: name the output they asked for
+            raise type(exc)(exc.errno, exc.strerror, str(final)) from None
+        raise
     finally:
         with _lock:
             _live.discard(tmp)

@@ -115,14 +115,16 @@ def read_photo(source: Path | bytes, name: str | None = None, max_pixels: int = 
         raise InputError(f"{label}: cannot read ({exc.strerror or exc})") from None
     if not data:
         raise InputError(f"{label}: empty file")
+    too_big = f"over the {max_pixels} pixel limit (possible decompression bomb; raise it with --max-pixels)"
+    # Pillow checks its own limit inside open(), before we see the size: it must follow --max-pixels
+    Image.MAX_IMAGE_PIXELS = max_pixels
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             img = Image.open(io.BytesIO(data))
             width, height = img.size
             if width * height > max_pixels:
-                raise InputError(f"{label}: {width}x{height} is over the {max_pixels} pixel limit "
-                                 "(possible decompression bomb; raise it with --max-pixels)")
+                raise InputError(f"{label}: {width}x{height} is {too_big}")
             frames = getattr(img, "n_frames", 1)
             if frames > 1 and img.format in ("GIF", "WEBP", "PNG"):
                 raise InputError(f"{label}: animated image with {frames} frames is not supported "
@@ -130,9 +132,10 @@ def read_photo(source: Path | bytes, name: str | None = None, max_pixels: int = 
             img.load()
         except InputError:
             raise
-        except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            reason = "not an image portraitcli can read" if isinstance(exc, UnidentifiedImageError) else str(exc)
-            raise InputError(f"{label}: {reason}") from None
+        except UnidentifiedImageError:
+            raise InputError(f"{label}: not an image portraitcli can read") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise InputError(f"{label}: image is {too_big}") from None
         except (OSError, SyntaxError, ValueError, struct.error, EOFError, MemoryError) as exc:
             raise InputError(f"{label}: corrupt or truncated image ({str(exc) or type(exc).__name__})") from None
     fmt = img.format or "PNG"

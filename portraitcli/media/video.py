@@ -237,7 +237,7 @@ class VideoReader:
         pass_fds = ()
         if audio_fd is not None:
             # live stream: the reader also passes the audio on, untouched, to the writer
-            args += ["-map", "0:a?", "-c:a", "copy", "-f", "matroska", f"pipe:{audio_fd}"]
+            args += ["-map", "0:a?", "-c:a", "copy", "-f", "nut", f"pipe:{audio_fd}"]
             pass_fds = (audio_fd,)
         stdin = subprocess.DEVNULL
         if self.is_stream:
@@ -324,31 +324,41 @@ def _read_exact(stream, size: int) -> bytes | None:
 
 
 class LoopingVideo:
-    """Background video for replace-bg: frame i, looping when the input is longer."""
+    """Background video for replace-bg: frame i of the output gets frame i of the background,
+    looping when the input is longer, trimmed when shorter. Safe to call from several
+    compositor threads (frames may be asked for slightly out of order)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep: int = 8):
         self.path = path
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._frames: dict[int, np.ndarray] = {}
+        self._next = 0  # output index the next decoded frame belongs to
         self._reader = None
         self._iter = None
-        self._last = None
         self._open()
 
     def _open(self):
         self._reader = VideoReader(self.path)
         self._iter = iter(self._reader)
 
-    def frame(self, index: int) -> np.ndarray:
+    def _decode_next(self) -> np.ndarray:
         for _ in range(2):
             try:
-                _, _, rgb = next(self._iter)
-                self._last = rgb
-                return rgb
+                return next(self._iter)[2]
             except StopIteration:
                 self._reader.close()
-                self._open()
-        if self._last is None:
-            raise InputError(f"{self.path}: background video has no frames")
-        return self._last
+                self._open()  # loop
+        raise InputError(f"{self.path}: background video has no frames")
+
+    def frame(self, index: int) -> np.ndarray:
+        with self._lock:
+            while self._next <= index:
+                self._frames[self._next] = self._decode_next()
+                self._next += 1
+                for old in [i for i in self._frames if i < self._next - self.keep]:
+                    del self._frames[old]
+            return self._frames.get(index, self._frames[min(self._frames)])
 
     def close(self):
         if self._reader:
@@ -468,7 +478,7 @@ class VideoWriter:
         args += ["-noautorotate", "-f", "matroska", "-i", "pipe:0"]
         audio_inputs = []
         if audio_fd is not None:
-            audio_inputs = ["-f", "matroska", "-i", f"pipe:{audio_fd}"]
+            audio_inputs = ["-f", "nut", "-i", f"pipe:{audio_fd}"]
         elif audio_source is not None and info.has_audio:
             audio_inputs = ["-i", str(audio_source)]
         args += audio_inputs
@@ -487,9 +497,13 @@ class VideoWriter:
             args += ["-f", fmt, "pipe:1"]
         else:
             args += [self.dest]
+        # 4:2:0 chroma needs even sizes: odd frames get their last row/column repeated
+        codec = args[args.index("-c:v") + 1]
+        self.pad = (info.height % 2, info.width % 2) if codec in ("libx264", "libvpx-vp9") else (0, 0)
         self.process = FFmpegProcess(args, stdin=subprocess.PIPE, stdout=None,
                                      pass_fds=(audio_fd,) if audio_fd is not None else (), label=self.dest)
-        self.muxer = MatroskaRawMuxer(self.process.proc.stdin, info.width, info.height, 4 if channels == 4 else 3)
+        self.muxer = MatroskaRawMuxer(self.process.proc.stdin, info.width + self.pad[1], info.height + self.pad[0],
+                                      4 if channels == 4 else 3)
         self.tb = info.time_base or fractions.Fraction(1, 90000)
         self.frames = 0
 
@@ -503,6 +517,8 @@ class VideoWriter:
             bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
         else:
             bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+        if any(self.pad):
+            bgr = np.pad(bgr, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
         try:
             self.muxer.write(bgr, int(round(pts * self.tb * 1_000_000)))
         except (BrokenPipeError, OSError):

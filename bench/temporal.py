@@ -1,0 +1,245 @@
+"""Temporal smoothing: flicker against accuracy and lag, on clips with known ground truth.
+
+    python bench/temporal.py               # 8 clips x 90 frames, 3 camera-path seeds
+    python bench/temporal.py --quick       # 2 short clips: a smoke test only
+
+Each clip is a labelled validation photo (../shared/data/ccp, ids from val.txt) filmed by a
+virtual camera: a smooth random path of translation and slight zoom (cv2.warpAffine), with a
+fast pan in the middle (with motion blur), per-frame sensor noise and JPEG compression. The
+person mask goes through the same transform, giving the truth for every frame.
+
+The model runs once per frame; its probability then goes through one TemporalSmoother per
+strength (0 = every frame on its own) and the same full-resolution refinement as the CLI.
+
+  flicker  mean |alpha_t - alpha_t-1| over pixels whose truth is the same in both frames
+  IoU      alpha > 0.5 against the truth, per frame, averaged (all frames; fast-pan frames)
+  trail    how far the predicted mask's centroid trails the truth's along the motion (px,
+           fast-pan frames; positive = behind), and the centroid error
+Targets: flicker at most half of per-frame, IoU not lower by more than 0.005.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+FAST_FRAMES = 8  # length of the fast pan
+CATCH_UP = 4  # frames after the pan still counted as fast-motion frames
+
+
+# --------------------------------------------------------------------------- clips with ground truth
+
+
+@dataclass
+class Clip:
+    frames: list[np.ndarray]  # RGB uint8
+    truth: list[np.ndarray]  # bool
+    fast: set[int]  # indices of the fast-motion frames
+
+
+def camera_path(rng: np.random.Generator, count: int, width: int, height: int, zoom: float):
+    """Per frame (zoom, tx, ty): the source point at the frame centre, offset from the photo
+    centre. Slow wandering plus one fast pan from one side to the other, inside the photo."""
+    t = np.arange(count, dtype=np.float64)
+    room_x = width / 2 * (1 - 1 / zoom)
+    room_y = height / 2 * (1 - 1 / zoom)
+
+    def wander(amplitude):
+        out = np.zeros(count)
+        for _ in range(2):
+            freq = rng.uniform(0.005, 0.02)  # cycles per frame: 0.15..0.6 Hz at 30 fps
+            out += amplitude / 2 * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
+        return out
+
+    start = int(rng.integers(int(count * 0.35), max(int(count * 0.35) + 1, int(count * 0.6) - FAST_FRAMES)))
+    start = min(start, max(0, count - FAST_FRAMES - 1))
+    side = rng.choice([-1.0, 1.0])
+    ramp = np.clip((t - start) / FAST_FRAMES, 0, 1)
+    ramp = 0.5 - 0.5 * np.cos(np.pi * ramp)  # eased: fastest mid-pan
+    tx = side * 0.7 * room_x * (2 * ramp - 1) + wander(0.2 * room_x)
+    ty = wander(0.4 * room_y)
+    z = zoom * (1 + 0.04 * np.sin(2 * np.pi * rng.uniform(0.005, 0.015) * t + rng.uniform(0, 2 * np.pi)))
+    room_x_t, room_y_t = width / 2 * (1 - 1 / z), height / 2 * (1 - 1 / z)
+    tx, ty = np.clip(tx, -room_x_t, room_x_t), np.clip(ty, -room_y_t, room_y_t)
+    fast = set(range(start, min(count, start + FAST_FRAMES + CATCH_UP)))
+    return z, tx, ty, fast
+
+
+def warp(image: np.ndarray, z: float, tx: float, ty: float, interpolation) -> np.ndarray:
+    import cv2
+
+    h, w = image.shape[:2]
+    cx, cy = w / 2 + tx, h / 2 + ty
+    m = np.array([[z, 0, w / 2 - z * cx], [0, z, h / 2 - z * cy]], np.float64)
+    return cv2.warpAffine(image, m, (w, h), flags=interpolation, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def make_clip(rgb: np.ndarray, mask: np.ndarray, count: int, seed: int, noise: float, jpeg: int,
+              zoom: float = 1.3, motion_blur: bool = True) -> Clip:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    h, w = rgb.shape[:2]
+    z, tx, ty, fast = camera_path(rng, count, w, h, zoom)
+    frames, truth = [], []
+    for i in range(count):
+        step = np.hypot(tx[min(i + 1, count - 1)] - tx[max(i - 1, 0)], ty[min(i + 1, count - 1)] - ty[max(i - 1, 0)]) / 2
+        if motion_blur and step * z[i] > 2:  # more than 2 px per frame on screen: a 50% shutter smears it
+            subs = [(z[i], tx[i] + f * (tx[min(i + 1, count - 1)] - tx[i]), ty[i] + f * (ty[min(i + 1, count - 1)] - ty[i]))
+                    for f in np.linspace(-0.25, 0.25, 5)]
+            frame = np.mean([warp(rgb, *s, cv2.INTER_LINEAR).astype(np.float32) for s in subs], axis=0)
+        else:
+            frame = warp(rgb, z[i], tx[i], ty[i], cv2.INTER_LINEAR).astype(np.float32)
+        frame += rng.normal(0, noise, frame.shape).astype(np.float32)
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg])
+        frames.append(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
+        truth.append(warp(mask, z[i], tx[i], ty[i], cv2.INTER_LINEAR) > 127)
+    return Clip(frames, truth, fast)
+
+
+def load_pair(data: Path, ident: str, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    import cv2
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(data / "images" / f"{ident}.jpg").convert("RGB"))
+    mask = np.asarray(Image.open(data / "masks" / f"{ident}.png").convert("L"))
+    if scale != 1:
+        size = (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(rgb), mask
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+@dataclass
+class Scores:
+    flicker: list[float] = field(default_factory=list)  # per consecutive pair
+    iou: list[float] = field(default_factory=list)  # per frame
+    iou_fast: list[float] = field(default_factory=list)
+    centroid_fast: list[float] = field(default_factory=list)  # px
+    trail_fast: list[float] = field(default_factory=list)  # px along the motion, + = behind
+    scene_cuts: int = 0
+
+
+def centroid(mask: np.ndarray) -> np.ndarray | None:
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.mean(), ys.mean()]) if len(xs) else None
+
+
+def iou(pred: np.ndarray, truth: np.ndarray) -> float:
+    union = np.count_nonzero(pred | truth)
+    return np.count_nonzero(pred & truth) / union if union else 1.0
+
+
+def evaluate_clip(clip: Clip, segmenter, strengths: list[float], scores: dict[float, Scores]) -> None:
+    from portraitcli.matte import full_resolution
+    from portraitcli.temporal import TemporalSmoother
+
+    smoothers = {s: TemporalSmoother(s) for s in strengths}
+    previous: dict[float, np.ndarray] = {}
+    truth_centres = [centroid(t) for t in clip.truth]
+    for i, (rgb, truth) in enumerate(zip(clip.frames, clip.truth)):
+        prob = segmenter.model.predict(rgb)  # once per frame: the smoothers only differ after it
+        for s in strengths:
+            alpha = full_resolution(smoothers[s].smooth(prob, rgb), rgb, segmenter.refine)
+            sc = scores[s]
+            pred = alpha > 0.5
+            sc.iou.append(iou(pred, truth))
+            if i > 0:
+                stable = truth == clip.truth[i - 1]
+                sc.flicker.append(float(np.abs(alpha - previous[s])[stable].mean()) if stable.any() else 0.0)
+            previous[s] = alpha
+            if i in clip.fast:
+                sc.iou_fast.append(sc.iou[-1])
+                c_pred, c_true = centroid(pred), truth_centres[i]
+                if c_pred is not None and c_true is not None:
+                    sc.centroid_fast.append(float(np.hypot(*(c_pred - c_true))))
+                    prev_true = truth_centres[max(0, i - 1)]
+                    velocity = c_true - prev_true if prev_true is not None else np.zeros(2)
+                    speed = float(np.hypot(*velocity))
+                    if speed > 0.5:
+                        sc.trail_fast.append(float(np.dot(c_true - c_pred, velocity / speed)))
+    for s in strengths:
+        scores[s].scene_cuts += smoothers[s].scene_cuts
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = common.base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=common.SHARED_DATA / "ccp", help="ccp folder (images, masks, val.txt)")
+    parser.add_argument("--clips", type=int, default=None, help="photos (clips) per seed (default 8, quick 2)")
+    parser.add_argument("--frames", type=int, default=None, help="frames per clip (default 90, quick 24)")
+    parser.add_argument("--strengths", default="0,0.6,0.8", help="smoothing strengths; 0 is the baseline")
+    parser.add_argument("--noise", type=float, default=4.0, help="per-frame Gaussian noise sigma (8-bit levels)")
+    parser.add_argument("--jpeg", type=int, default=75, help="per-frame JPEG quality")
+    parser.add_argument("--scale", type=float, default=None, help="resize the photos (default 1, quick 0.5)")
+    parser.add_argument("--no-motion-blur", action="store_true", help="no motion blur during fast motion")
+    args = parser.parse_args()
+    q = args.quick
+    n_clips = args.clips or (2 if q else 8)
+    n_frames = args.frames or (24 if q else 90)
+    scale = args.scale or (0.5 if q else 1.0)
+    seeds = args.repeats or (1 if q else 3)
+    strengths = sorted({0.0, *(float(s) for s in args.strengths.split(","))})
+    ids = [s.strip() for s in (args.data / "val.txt").read_text().split() if s.strip()]
+    # spread the chosen ids over the whole validation list
+    ids = [ids[round(k * (len(ids) - 1) / max(1, n_clips - 1))] for k in range(n_clips)] if n_clips > 1 else ids[:1]
+
+    common.print_header("portraitcli temporal smoothing benchmark", {
+        "clips": n_clips, "frames": n_frames, "seeds": seeds, "strengths": strengths, "noise": args.noise,
+        "jpeg": args.jpeg, "scale": scale, "motion blur": not args.no_motion_blur, "data": args.data})
+    from portraitcli.segmenter import Segmenter
+
+    segmenter = Segmenter()
+    per_seed: list[dict[float, Scores]] = []
+    for seed in range(seeds):
+        scores = {s: Scores() for s in strengths}
+        for k, ident in enumerate(ids):
+            rgb, mask = load_pair(args.data, ident, scale)
+            clip = make_clip(rgb, mask, n_frames, seed=1000 * seed + k, noise=args.noise, jpeg=args.jpeg,
+                             motion_blur=not args.no_motion_blur)
+            evaluate_clip(clip, segmenter, strengths, scores)
+        per_seed.append(scores)
+        base = scores[0.0]
+        print(f"  seed {seed + 1}/{seeds}: " + ", ".join(
+            f"s={s:g} flicker x{np.mean(sc.flicker) / np.mean(base.flicker):.3f} IoU {np.mean(sc.iou):.4f}"
+            for s, sc in scores.items()), flush=True)
+    print()
+
+    def stat(s: float, name: str) -> list[float]:
+        return [float(np.mean(getattr(sc[s], name))) if getattr(sc[s], name) else float("nan") for sc in per_seed]
+
+    base_flicker, base_iou, base_fast = stat(0.0, "flicker"), stat(0.0, "iou"), stat(0.0, "iou_fast")
+    rows = []
+    for s in strengths:
+        flicker, ious, fast = stat(s, "flicker"), stat(s, "iou"), stat(s, "iou_fast")
+        ratio = common.median([f / b for f, b in zip(flicker, base_flicker)])
+        d_iou = common.median([a - b for a, b in zip(ious, base_iou)])
+        d_fast = common.median([a - b for a, b in zip(fast, base_fast)])
+        verdicts = "baseline" if s == 0 else \
+            f"{common.verdict(ratio <= 0.5)} / {common.verdict(d_iou >= -0.005)}"
+        rows.append([f"{s:g}" + (" (per frame)" if s == 0 else ""), common.median(flicker), ratio,
+                     common.median(ious), d_iou, common.median(fast), d_fast,
+                     common.median(stat(s, "centroid_fast")), common.median(stat(s, "trail_fast")),
+                     sum(sc[s].scene_cuts for sc in per_seed), verdicts])
+    h, w = (round(830 * scale), round(550 * scale))
+    common.print_table(
+        ["strength", "flicker", "x per-frame", "IoU", "dIoU", "IoU fast", "dIoU fast", "centroid err px",
+         "trail px", "scene cuts", "flicker<=0.5x / dIoU>=-0.005"], rows,
+        title=f"Temporal smoothing on {n_clips} clips x {n_frames} frames (about {w}x{h}), median over {seeds} "
+              f"camera-path seeds; fast = {FAST_FRAMES}-frame pan + {CATCH_UP} frames")
+
+
+if __name__ == "__main__":
+    main()

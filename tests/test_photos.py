@@ -1,0 +1,291 @@
+"""Photos end to end through the CLI: every subcommand, folders, globs, pipes, metadata, odd modes."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageCms
+
+from portraitcli.cli import cli
+from tests.conftest import run_portraitcli
+
+# In scikit-image's astronaut (512x512): the face, and plain studio backdrop beside the helmet.
+FACE = (slice(90, 170), slice(190, 260))
+BACKDROP = (slice(10, 60), slice(330, 400))
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def read(path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def srgb_icc() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def test_segment_writes_full_resolution_matte(astronaut_png, tmp_path):
+    out = tmp_path / "matte.png"
+    result = invoke("segment", astronaut_png, out)
+    assert result.exit_code == 0, result.output
+    matte = Image.open(out)
+    assert matte.mode == "L" and matte.size == (512, 512)
+    m = np.asarray(matte)
+    assert m[FACE].mean() > 230  # the person is opaque
+    assert m[BACKDROP].mean() < 40  # the backdrop is not
+    assert 0.1 < (m > 127).mean() < 0.8
+
+
+def test_segment_threshold_gives_hard_mask(astronaut_png, tmp_path):
+    out = tmp_path / "mask.png"
+    assert invoke("segment", "--threshold", "0.5", astronaut_png, out).exit_code == 0
+    assert set(np.unique(read(out))) <= {0, 255}
+
+
+def test_segment_tiff_is_16_bit(astronaut_png, tmp_path):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    assert invoke("segment", "--format", "tiff", astronaut_png, out_dir).exit_code == 0
+    import cv2
+
+    matte = cv2.imread(str(out_dir / "astronaut.tiff"), cv2.IMREAD_UNCHANGED)
+    assert matte.dtype == np.uint16 and matte.shape == (512, 512)
+    assert matte[FACE].mean() > 60000
+
+
+def test_blur_keeps_person_and_blurs_background(astronaut_png, astronaut_rgb, tmp_path):
+    out = tmp_path / "blur.png"
+    assert invoke("blur", "--strength", "0.8", astronaut_png, out).exit_code == 0
+    blurred = read(out).astype(np.float32)
+    original = astronaut_rgb.astype(np.float32)
+    assert np.abs(blurred[FACE] - original[FACE]).mean() < 3  # person untouched
+
+    def detail(img):  # high-frequency energy: what a blur removes
+        return np.abs(np.diff(img, axis=1)).mean()
+
+    flag = (slice(0, 150), slice(0, 100))  # the striped flag behind her, left
+    assert detail(blurred[flag]) < 0.5 * detail(original[flag])
+
+
+def test_blur_has_no_person_halo(tmp_path, astronaut_rgb):
+    """A bright person on a dark background: the blurred background right next to the person
+    must stay dark (the person is masked out of the blur, not smeared into it)."""
+    from portraitcli import effects
+
+    h = w = 200
+    rgb = np.full((h, w, 3), 20, np.uint8)
+    rgb[40:160, 80:120] = 240
+    alpha = np.zeros((h, w), np.float32)
+    alpha[40:160, 80:120] = 1
+    out = effects.blur_background(rgb, alpha, strength=0.8)
+    ring = out[90:110, 60:76].astype(np.float32)  # background just left of the person
+    assert ring.mean() < 30
+    naive = effects.composite(rgb, __import__("cv2").GaussianBlur(rgb, (0, 0), 12), alpha)
+    assert naive[90:110, 60:76].mean() > ring.mean() + 20  # what a naive blur would do
+
+
+def test_bokeh_highlights_bloom():
+    from portraitcli import effects
+
+    rgb = np.full((200, 200, 3), 30, np.uint8)
+    rgb[100, 100] = 255  # a point light in the background
+    alpha = np.zeros((200, 200), np.float32)
+    gauss = effects.blur_background(rgb, alpha, 0.5, bokeh=False)
+    disc = effects.blur_background(rgb, alpha, 0.5, bokeh=True)
+    # the disc spreads the highlight's energy into a visibly bright disc, a gaussian does not
+    assert (disc.max(axis=2) > 45).sum() > 2 * (gauss.max(axis=2) > 45).sum()
+
+
+def test_replace_bg_colour(astronaut_png, tmp_path):
+    out = tmp_path / "green.jpg"
+    assert invoke("replace-bg", "--background", "#00ff00", astronaut_png, out).exit_code == 0
+    img = read(out).astype(int)
+    assert img.shape == (512, 512, 3)
+    assert img[BACKDROP][..., 1].mean() > 230 and img[BACKDROP][..., 0].mean() < 30
+    assert abs(img[FACE][..., 1].mean() - 255) > 60  # the face is not green
+
+
+def test_replace_bg_image_cover_fit(astronaut_png, tmp_path, camera_grey):
+    bg = tmp_path / "bg.png"
+    Image.fromarray(camera_grey[:300, :]).save(bg)  # 512x300: needs cover-fitting to 512x512
+    out = tmp_path / "new.png"
+    assert invoke("replace-bg", "-b", bg, "--fit", "cover", astronaut_png, out).exit_code == 0
+    assert read(out).shape == (512, 512, 3)
+
+
+def test_cutout_rgba_and_jpeg_flatten(astronaut_png, tmp_path):
+    png, webp, jpg = tmp_path / "c.png", tmp_path / "c.webp", tmp_path / "c.jpg"
+    assert invoke("cutout", astronaut_png, png).exit_code == 0
+    rgba = read(png)
+    assert rgba.shape == (512, 512, 4)
+    assert rgba[FACE][..., 3].mean() > 230 and rgba[BACKDROP][..., 3].mean() < 40
+    assert invoke("cutout", astronaut_png, webp).exit_code == 0
+    assert Image.open(webp).mode == "RGBA"
+    proc = run_portraitcli("cutout", "-b", "black", astronaut_png, jpg)
+    assert proc.returncode == 0
+    assert b"flattened" in proc.stderr  # says so rather than failing
+    flat = read(jpg)
+    assert flat.shape == (512, 512, 3) and flat[BACKDROP].mean() < 40
+
+
+def test_subprocess_entry_point(astronaut_png, tmp_path):
+    out = tmp_path / "b.jpg"
+    proc = run_portraitcli("blur", astronaut_png, out)
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(out).format == "JPEG"
+    assert b"Traceback" not in proc.stderr
+
+
+def test_folder_mirrored_and_globs(tmp_path, astronaut_rgb):
+    src = tmp_path / "shoot"
+    (src / "day1" / "am").mkdir(parents=True)
+    small = Image.fromarray(astronaut_rgb).resize((128, 128))
+    small.save(src / "a.jpg")
+    small.save(src / "day1" / "b.png")
+    small.save(src / "day1" / "am" / "c.jpg")
+    (src / "day1" / "notes.txt").write_text("not media")
+    out = tmp_path / "cut"
+    result = invoke("cutout", "--jobs", "2", src, out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "a.png", "day1/am/c.png", "day1/b.png"]
+    # blur keeps each input's own format
+    out2 = tmp_path / "blurred"
+    assert invoke("blur", str(src / "**" / "*.jpg"), out2).exit_code == 0
+    assert sorted(p.name for p in out2.iterdir()) == ["a.jpg", "c.jpg"]
+
+
+def test_stdin_to_stdout(astronaut_png):
+    proc = run_portraitcli("segment", "-", "-", input=astronaut_png.read_bytes())
+    assert proc.returncode == 0, proc.stderr
+    matte = Image.open(io.BytesIO(proc.stdout))
+    assert matte.format == "PNG" and matte.size == (512, 512) and matte.mode == "L"
+
+
+def test_exif_orientation_applied_and_metadata_kept(tmp_path, astronaut_rgb):
+    """A phone photo stored sideways with orientation 6, an ICC profile, DPI and a camera make."""
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(astronaut_rgb, 1)))  # rotated 90 ccw on disk
+    exif = Image.Exif()
+    exif[0x0112] = 6  # display: rotate 90 cw
+    exif[0x010F] = "TestCam"
+    src = tmp_path / "phone.jpg"
+    stored.save(src, exif=exif.tobytes(), icc_profile=srgb_icc(), dpi=(300, 300), quality=95)
+    out = tmp_path / "blur.jpg"
+    assert invoke("blur", src, out).exit_code == 0
+    result = Image.open(out)
+    assert result.info.get("icc_profile") == srgb_icc()
+    assert tuple(round(d) for d in result.info["dpi"]) == (300, 300)
+    exif_out = result.getexif()
+    assert exif_out.get(0x010F) == "TestCam"
+    assert exif_out.get(0x0112, 1) == 1  # pixels are upright now: orientation reset
+    upright = np.asarray(result).astype(np.float32)
+    assert upright.shape == (512, 512, 3)
+    assert np.abs(upright[FACE] - astronaut_rgb[FACE]).mean() < 12  # the face is where it belongs
+
+
+def test_cmyk_grey_and_16_bit_inputs(tmp_path, astronaut_rgb, camera_grey):
+    import cv2
+
+    Image.fromarray(astronaut_rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    Image.fromarray(camera_grey).save(tmp_path / "grey.png")
+    sixteen = (astronaut_rgb.astype(np.uint16) * 257)[:, :, ::-1]
+    cv2.imwrite(str(tmp_path / "deep.png"), sixteen)
+    Image.fromarray(astronaut_rgb).convert("P").save(tmp_path / "palette.png")
+    out = tmp_path / "out"
+    result = invoke("blur", tmp_path / "cmyk.jpg", tmp_path / "grey.png", tmp_path / "deep.png",
+                    tmp_path / "palette.png", out)
+    assert result.exit_code == 0, result.output
+    assert Image.open(out / "cmyk.jpg").mode == "RGB"
+    assert Image.open(out / "grey.png").mode == "L"  # a grey photo stays grey
+    deep = cv2.imread(str(out / "deep.png"), cv2.IMREAD_UNCHANGED)
+    assert deep.dtype == np.uint16 and deep.shape == (512, 512, 3)  # bit depth preserved
+    assert len(np.unique(deep[FACE])) > 256  # really 16-bit values, not 8-bit scaled
+    assert read(out / "palette.png").shape == (512, 512, 3)
+
+
+def test_existing_outputs_skipped_unless_overwrite(astronaut_png, tmp_path):
+    out = tmp_path / "out.png"
+    out.write_bytes(b"keep me")
+    proc = run_portraitcli("segment", astronaut_png, out)
+    assert proc.returncode == 0 and out.read_bytes() == b"keep me"
+    assert b"1 skipped" in proc.stderr
+    assert run_portraitcli("segment", "--overwrite", astronaut_png, out).returncode == 0
+    assert Image.open(out).size == (512, 512)
+
+
+def test_bad_file_reported_rest_done_and_report(tmp_path, astronaut_rgb):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(astronaut_rgb).resize((96, 96)).save(src / "good.jpg")
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    report = tmp_path / "report.json"
+    proc = run_portraitcli("segment", src, tmp_path / "out", "--report", report)
+    assert proc.returncode == 1
+    lines = [ln for ln in proc.stderr.decode().splitlines() if "broken.jpg" in ln]
+    assert len(lines) == 1 and lines[0].startswith("portraitcli: ")
+    assert (tmp_path / "out" / "good.png").exists() and not (tmp_path / "out" / "broken.png").exists()
+    data = json.loads(report.read_text())
+    assert data["summary"] == {"done": 1, "skipped": 0, "failed": 1}
+    assert {f["status"] for f in data["files"]} == {"done", "failed"}
+    assert all(f["seconds"] >= 0 for f in data["files"])
+
+
+def test_named_device_missing_fails_clearly(astronaut_png, tmp_path):
+    proc = run_portraitcli("segment", "--device", "coreml", astronaut_png, tmp_path / "x.png")
+    assert proc.returncode == 1
+    assert b"CoreMLExecutionProvider" in proc.stderr and b"Traceback" not in proc.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_provider_is_logged(astronaut_png, tmp_path):
+    proc = run_portraitcli("segment", "-v", astronaut_png, tmp_path / "x.png")
+    assert b"onnxruntime provider: CPUExecutionProvider" in proc.stderr
+
+
+def test_python_api_on_numpy_and_pil(astronaut_rgb):
+    from portraitcli import Segmenter, effects
+
+    seg = Segmenter()
+    alpha = seg.matte(Image.fromarray(astronaut_rgb))
+    assert alpha.shape == (512, 512) and alpha.dtype == np.float32
+    assert alpha[FACE].mean() > 0.9
+    out = effects.replace_background(astronaut_rgb, alpha, np.zeros_like(astronaut_rgb))
+    assert out[BACKDROP].mean() < 25
+
+
+def test_help_imports_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import sys; from portraitcli.cli import cli; "
+            "heavy = [m for m in ('numpy', 'cv2', 'onnxruntime', 'PIL') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("refine", [True, False])
+def test_refinement_follows_photo_edges(refine):
+    """A sharp vertical edge in the photo with a blurry low-resolution prediction: the refined
+    matte's transition is much narrower than plain upsampling's."""
+    from portraitcli.matte import full_resolution
+
+    rgb = np.zeros((1024, 1024, 3), np.uint8)
+    rgb[:, 512:] = 220
+    prob = np.zeros((256, 256), np.float32)
+    prob[:, 128:] = 1
+    import cv2
+
+    prob = cv2.GaussianBlur(prob, (0, 0), 1.5)
+    alpha = full_resolution(prob, rgb, refine)
+    row = alpha[500]
+    width = int(((row > 0.1) & (row < 0.9)).sum())
+    if refine:
+        assert width <= 8
+        assert abs(int(np.argmax(row > 0.5)) - 512) <= 2  # on the photo's edge
+    else:
+        assert width >= 12

@@ -1,0 +1,601 @@
+"""Issue 5, "Nothing lost, nothing corrupt": hostile and broken inputs in a batch.
+
+Every bad input must give exactly one `portraitcli: FILE: reason` line on stderr (no
+traceback), the rest of the batch must still be processed, the exit code must say what
+happened (0 ok, 1 some failed, 2 usage), no partial or hidden temporary file may be left in
+DEST, inputs must stay byte-identical, and outputs must never land outside DEST.
+
+All media is generated here and tiny (96 px photos, one 160x120 one-second clip) so the whole
+file runs in well under a minute on two cores.
+
+The property test at the end throws random bytes and small odd images at the photo reader and
+the photo processing path. It runs 25 examples by default; for a longer fuzz run set
+PORTRAITCLI_FUZZ_EXAMPLES, e.g.
+
+    PORTRAITCLI_FUZZ_EXAMPLES=2000 pytest tests/test_robustness.py -k fuzz
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from portraitcli.cli import cli
+from portraitcli.errors import InputError
+from portraitcli.media.atomic import TEMP_MARK
+from tests.conftest import ffmpeg, run_portraitcli
+
+SIDE = 96  # photo size: big enough for the model, small enough to cost nothing
+NOBODY = 65534
+ENCODING = sys.getfilesystemencoding()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(scope="module")
+def small_rgb(astronaut_rgb) -> np.ndarray:
+    return np.asarray(Image.fromarray(astronaut_rgb).resize((SIDE, SIDE)))
+
+
+def encode(rgb: np.ndarray, fmt: str, **options) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def make_clip(path: Path, audio: bool = False, seconds: float = 1.0) -> Path:
+    """A 160x120 test-pattern clip; moov at the end (ffmpeg's default for mp4)."""
+    cmd = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
+           "-i", f"testsrc=size=160x120:rate=10:duration={seconds}"]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", f"sine=duration={seconds}", "-c:a", "aac", "-shortest"]
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return path
+
+
+def make_audio_only(path: Path) -> Path:
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1",
+                    "-c:a", "aac", str(path)], check=True, capture_output=True)
+    return path
+
+
+def png_with_size(width: int, height: int) -> bytes:
+    """A 1-bit PNG whose IHDR declares width x height but holds a single row of data:
+    nothing big is ever encoded, only what the header claims."""
+    png = encode(np.zeros((1, 8), bool), "PNG")
+    ihdr = struct.pack(">II", width, height) + png[24:29]
+    chunk = b"IHDR" + ihdr
+    return png[:12] + chunk + struct.pack(">I", zlib.crc32(chunk) & 0xFFFFFFFF) + png[33:]
+
+
+def snapshot(root: Path) -> dict[bytes, bytes]:
+    """Every entry under root (bytes names, symlinks not followed) -> content hash or link target."""
+    out = {}
+    base = os.fsencode(root)
+    for folder, dirs, files in os.walk(base):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, base)
+            if os.path.islink(path):
+                out[rel] = b"-> " + os.readlink(path)
+            elif os.path.isfile(path):
+                try:
+                    with open(path, "rb") as f:
+                        out[rel] = hashlib.sha256(f.read()).digest()
+                except PermissionError:  # chmod 000 as a normal user: its mode is checked instead
+                    out[rel] = b"mode %o" % os.stat(path).st_mode
+    return out
+
+
+def leftovers(*roots: Path) -> list[bytes]:
+    """Hidden temporaries (or anything else with the temp mark) anywhere below roots."""
+    mark = TEMP_MARK.encode()
+    found = []
+    for root in roots:
+        for folder, dirs, files in os.walk(os.fsencode(root)):
+            found += [os.path.join(folder, n) for n in dirs + files if mark in n]
+    return found
+
+
+def err_lines(proc_or_result) -> list[str]:
+    raw = proc_or_result.stderr
+    text = raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
+    return [ln for ln in text.splitlines() if ln.strip()]
+
+
+def lines_naming(lines: list[str], name: str) -> list[str]:
+    return [ln for ln in lines if name in ln]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_clean(lines: list[str]):
+    assert not any("Traceback" in ln or "internal error" in ln for ln in lines), "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the hostile batch
+
+
+GOOD = {  # name in SRC -> name expected in DEST (blur keeps the photo format)
+    "good.jpg": "good.jpg",
+    "sub/good2.png": "sub/good2.png",
+    "png_as.jpg": "png_as.jpg",  # a real PNG with a .jpg name: a fine photo
+    "-dash  two  spaces .png": "-dash  two  spaces .png",
+    "caf\udce9 \udcff.jpg": "caf\udce9 \udcff.jpg",  # not UTF-8 on disk (Latin-1 e-acute, 0xff)
+    "clip.mp4": "clip.mp4",
+}
+ODD_SIZES = {"one.png": (1, 1), "tall.png": (3, 3000)}  # process or fail cleanly
+BAD = {  # name in SRC -> words expected in its one stderr line
+    "zero.jpg": "empty file",
+    "trunc.jpg": "truncated",
+    "trunc.png": "truncated",
+    "text.jpg": "not an image",
+    "bomb.png": "pixel limit",
+    "huge_header.png": "pixel limit",
+    "anim.gif": "animated",
+    "random.mp4": "not a readable video",
+    "trunc.mp4": "not a readable video",
+    "audio.mp4": "no video stream",
+    "loop.jpg": "cannot read",  # a symlink to itself
+    "dangling.jpg": "cannot read",
+    "bad \udcff\udcfe.jpg": "not an image",  # non-UTF-8 name on a broken file: still one line
+    "new\nline.jpg": "not an image",  # a newline in a name must not split the error line
+}
+
+
+def build_hostile_folder(src: Path, rgb: np.ndarray, clip: Path) -> None:
+    jpg, png = encode(rgb, "JPEG"), encode(rgb, "PNG")
+    (src / "sub").mkdir(parents=True)
+
+    def put(name: str, data: bytes):
+        with open(os.fsencode(src / name), "wb") as f:
+            f.write(data)
+
+    put("good.jpg", jpg)
+    put("sub/good2.png", png)
+    put("png_as.jpg", png)
+    put("-dash  two  spaces .png", png)
+    put("caf\udce9 \udcff.jpg", jpg)
+    shutil.copy(clip, src / "clip.mp4")
+    put("one.png", encode(rgb[:1, :1], "PNG"))
+    put("tall.png", encode(np.ascontiguousarray(np.resize(rgb, (3000, 3, 3))), "PNG"))
+
+    put("zero.jpg", b"")
+    put("trunc.jpg", jpg[: len(jpg) // 2])
+    put("trunc.png", png[: len(png) // 2])
+    put("text.jpg", b"this is a shopping list, not a photo\n")
+    buf = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(buf, "PNG")  # a real 400-megapixel image in ~50 kB
+    put("bomb.png", buf.getvalue())
+    put("huge_header.png", png_with_size(30000, 30000))
+    frames = [Image.fromarray(rgb[:32, :32]).rotate(a) for a in (0, 45, 90)]
+    frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    put("random.mp4", np.random.default_rng(5).bytes(4096))
+    data = clip.read_bytes()
+    put("trunc.mp4", data[: len(data) // 2])  # the moov atom is at the end: gone
+    make_audio_only(src / "audio.mp4")
+    os.symlink("loop.jpg", src / "loop.jpg")
+    os.symlink("nowhere/missing.jpg", src / "dangling.jpg")
+    os.symlink(".", src / "loopdir")  # a folder loop: must not be followed
+    os.symlink("..", src / "sub" / "up")
+    put("bad \udcff\udcfe.jpg", b"\x00garbage")
+    put("new\nline.jpg", b"garbage")
+    put("notes.txt", b"not media: ignored")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4")
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, small_rgb, clip):
+    """The hostile folder, processed once (2 worker processes) for the tests below."""
+    root = tmp_path_factory.mktemp("hostile")
+    src, dest, report = root / "src", root / "dest", root / "report.json"
+    build_hostile_folder(src, small_rgb, clip)
+    before = snapshot(src)
+    proc = run_portraitcli("blur", "--jobs", "2", "--report", report, src, dest)
+    lines = err_lines(proc)
+    return SimpleNamespace(root=root, src=src, dest=dest, proc=proc, lines=lines, before=before,
+                           report=json.loads(report.read_text()))
+
+
+def test_batch_exit_code_and_no_traceback(hostile):
+    assert hostile.proc.returncode == 1, hostile.lines
+    assert_clean(hostile.lines)
+    assert hostile.lines[-1] == f"{len(GOOD) + 2} done, 0 skipped, {len(BAD)} failed" \
+        or hostile.lines[-1].endswith(f"{len(BAD) + 2} failed"), hostile.lines
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_gives_one_clear_line(hostile, name):
+    shown = name.replace("\n", "\\x0a")  # control characters are escaped: one line stays one line
+    mine = lines_naming(hostile.lines, shown)
+    assert len(mine) == 1, hostile.lines
+    line = mine[0]
+    assert line.startswith("portraitcli: ") and BAD[name] in line, line
+    entry = [f for f in hostile.report["files"] if f["input"] == str(hostile.src / name)]
+    assert len(entry) == 1 and entry[0]["status"] == "failed" and BAD[name] in entry[0]["reason"]
+    assert entry[0]["output"] is None or not os.path.lexists(os.fsencode(entry[0]["output"]))
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_good_inputs_still_processed(hostile, name):
+    out = os.fsencode(hostile.dest / GOOD[name])
+    assert os.path.isfile(out), sorted(os.listdir(os.fsencode(hostile.dest)))
+    assert not lines_naming(hostile.lines, name.split("/")[-1])
+    src = os.fsencode(hostile.src / name)
+    if name.endswith(".mp4"):
+        probe = subprocess.run([ffmpeg(), "-hide_banner", "-i", out, "-f", "null", "-"], capture_output=True)
+        assert probe.returncode == 0 and b"160x120" in probe.stderr
+        return
+    with Image.open(out) as result, Image.open(src) as original:
+        assert result.size == original.size
+        result.load()  # the whole file decodes: nothing half-written
+
+
+@pytest.mark.parametrize("name", sorted(ODD_SIZES))
+def test_tiny_and_thin_images_process_or_fail_cleanly(hostile, name):
+    entry = next(f for f in hostile.report["files"] if f["input"] == str(hostile.src / name))
+    out = hostile.dest / name
+    if entry["status"] == "done":
+        with Image.open(out) as result:
+            assert result.size == ODD_SIZES[name]
+    else:
+        assert entry["status"] == "failed" and not out.exists()
+        assert len(lines_naming(hostile.lines, name)) == 1
+
+
+def test_inputs_byte_identical_and_no_temporaries(hostile):
+    assert snapshot(hostile.src) == hostile.before
+    assert leftovers(hostile.root) == []
+
+
+def test_symlinked_folders_not_followed(hostile):
+    # loopdir -> . and sub/up -> .. would mirror the tree forever if they were walked
+    assert not (hostile.dest / "loopdir").exists() and not (hostile.dest / "sub" / "up").exists()
+    assert not any("loopdir" in f["input"] or "/up/" in f["input"] for f in hostile.report["files"])
+
+
+def test_report_lists_every_input_once(hostile):
+    report = hostile.report
+    names = [os.path.relpath(f["input"], hostile.src) for f in report["files"]]
+    assert sorted(names) == sorted([*GOOD, *ODD_SIZES, *BAD])  # notes.txt is not media: not an input
+    assert report["interrupted"] is False
+    counts = {s: sum(f["status"] == s for f in report["files"]) for s in ("done", "skipped", "failed")}
+    assert report["summary"] == counts and counts["skipped"] == 0
+    assert counts["failed"] >= len(BAD)
+    for f in report["files"]:
+        assert set(f) >= {"input", "output", "status", "reason", "seconds"}
+        assert (f["reason"] != "") == (f["status"] != "done")
+        assert os.path.lexists(os.fsencode(f["input"]))  # even non-UTF-8 names survive the JSON
+        if f["output"]:
+            real = os.path.realpath(f["output"])
+            assert os.path.commonpath([real, os.path.realpath(hostile.dest)]) == os.path.realpath(hostile.dest)
+
+
+def test_rerun_skips_existing_outputs(hostile):
+    """A second run over the same folder redoes nothing; the bad files still fail."""
+    before = snapshot(hostile.dest)
+    proc = run_portraitcli("blur", "--jobs", "1", hostile.src, hostile.dest)
+    lines = err_lines(proc)
+    assert proc.returncode == 1
+    assert_clean(lines)
+    done = sum(f["status"] == "done" for f in hostile.report["files"])
+    assert lines[-1] == f"0 done, {done} skipped, {len(hostile.report['files']) - done} failed"
+    assert snapshot(hostile.dest) == before
+    assert leftovers(hostile.root) == []
+
+
+# --------------------------------------------------------------------------- DEST mistakes
+
+
+@pytest.fixture()
+def two_photos(tmp_path, small_rgb) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(encode(small_rgb, "JPEG"))
+    (src / "b.png").write_bytes(encode(small_rgb, "PNG"))
+    return src
+
+
+def test_dest_equal_to_src_folder_is_refused(two_photos):
+    before = snapshot(two_photos)
+    for dest in (two_photos, f"{two_photos}/", two_photos / "." / "."):
+        result = invoke("blur", "--jobs", "1", "--overwrite", two_photos, dest)
+        assert result.exit_code == 2, result.output
+        assert "source folder" in result.stderr
+        assert snapshot(two_photos) == before
+
+
+def test_dest_equal_to_src_file_is_refused(two_photos):
+    before = snapshot(two_photos)
+    photo = two_photos / "a.jpg"
+    proc = run_portraitcli("blur", "--overwrite", photo, photo)
+    lines = err_lines(proc)
+    assert proc.returncode == 1
+    assert len(lines_naming(lines, "a.jpg")) == 1 and "input itself" in lines[0]
+    assert_clean(lines)
+    assert snapshot(two_photos) == before
+
+
+def test_outputs_never_replace_other_inputs(two_photos, small_rgb):
+    """`segment a.jpg b.png .` with an a.png beside them: a.jpg's matte must not eat a.png."""
+    (two_photos / "a.png").write_bytes(encode(small_rgb, "PNG"))
+    before = snapshot(two_photos)
+    inputs = [two_photos / n for n in ("a.jpg", "a.png")]
+    result = invoke("segment", "--jobs", "1", "--overwrite", *inputs, two_photos)
+    assert result.exit_code == 1  # a.png -> a.png is the input itself
+    assert lines_naming(err_lines(result), "a.png")[0].count("input itself") == 1
+    after = snapshot(two_photos)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert set(after) - set(before) == {b"a_jpg.png"}
+
+
+def test_dest_inside_src_is_not_walked_on_rerun(two_photos):
+    dest = two_photos / "out"
+    first = invoke("blur", "--jobs", "1", two_photos, dest)
+    assert first.exit_code == 0, first.stderr
+    second = invoke("blur", "--jobs", "1", two_photos, dest)
+    assert second.exit_code == 0, second.stderr
+    assert "0 done, 2 skipped, 0 failed" in second.stderr
+    assert sorted(p.name for p in dest.iterdir()) == ["a.jpg", "b.png"]  # no out/out
+
+
+def test_same_names_from_a_glob_all_kept(tmp_path, small_rgb):
+    for sub in "abc":
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "x.jpg").write_bytes(encode(np.roll(small_rgb, ord(sub), axis=1), "JPEG"))
+    result = invoke("blur", "--jobs", "1", f"{tmp_path}/*/x.jpg", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    outs = sorted((tmp_path / "out").iterdir())
+    assert len(outs) == 3 and len({p.read_bytes() for p in outs}) == 3, outs
+
+
+def test_outputs_never_escape_dest(tmp_path, small_rgb):
+    """A DEST subfolder that is a symlink to elsewhere must not receive outputs."""
+    src, dest, outside = tmp_path / "src", tmp_path / "dest", tmp_path / "outside"
+    (src / "sub").mkdir(parents=True)
+    (src / "sub" / "a.jpg").write_bytes(encode(small_rgb, "JPEG"))
+    (src / "b.jpg").write_bytes(encode(small_rgb, "JPEG"))
+    dest.mkdir()
+    outside.mkdir()
+    os.symlink(outside, dest / "sub")
+    proc = run_portraitcli("blur", "--jobs", "1", src, dest)
+    lines = err_lines(proc)
+    assert proc.returncode == 1
+    mine = lines_naming(lines, "a.jpg")
+    assert len(mine) == 1 and "out of the destination" in mine[0], lines
+    assert list(outside.iterdir()) == []
+    assert (dest / "b.jpg").is_file()
+    assert_clean(lines)
+
+
+# --------------------------------------------------------------------------- model and limits
+
+
+@pytest.mark.parametrize("model", ["junk.onnx", "photo.jpg", "missing.onnx"])
+def test_model_that_is_not_onnx_is_one_line(tmp_path, small_rgb, model):
+    (tmp_path / "junk.onnx").write_bytes(b"definitely not protobuf\n")
+    (tmp_path / "photo.jpg").write_bytes(encode(small_rgb, "JPEG"))
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(encode(small_rgb, "JPEG"))
+    proc = run_portraitcli("blur", "--model", tmp_path / model, src, tmp_path / "out")
+    lines = err_lines(proc)
+    assert proc.returncode == 1
+    assert len(lines) == 1 and lines[0].startswith("portraitcli: ") and model in lines[0], lines
+    assert "model" in lines[0]
+    assert not (tmp_path / "out").exists()  # it failed before anything was written
+
+
+def test_max_pixels_is_enforced_and_can_be_raised(tmp_path, small_rgb):
+    from portraitcli.media.photo import read_photo
+
+    photo = tmp_path / "a.png"
+    photo.write_bytes(encode(small_rgb, "PNG"))
+    proc = run_portraitcli("blur", "--max-pixels", "1000", photo, tmp_path / "b.png")
+    lines = err_lines(proc)
+    assert proc.returncode == 1 and len(lines) == 1 and "pixel limit" in lines[0] and "--max-pixels" in lines[0]
+    assert not (tmp_path / "b.png").exists()
+    # 90 megapixels declared: over the default limit, under a raised one. Raised, Pillow's own
+    # guard must not refuse it any more: the (one-row) data is then found truncated instead.
+    claimed = png_with_size(10_000, 9_000)
+    with pytest.raises(InputError, match="pixel limit"):
+        read_photo(claimed, "claimed.png")
+    with pytest.raises(InputError, match="truncated") as exc:
+        read_photo(claimed, "claimed.png", max_pixels=100_000_000)
+    assert "pixel limit" not in str(exc.value)
+
+
+# --------------------------------------------------------------------------- permissions
+
+
+@pytest.fixture()
+def shared_tmp():
+    """A world-writable scratch folder (pytest's tmp_path is private to its owner), so a
+    child process dropped to 'nobody' can work in it."""
+    path = Path(tempfile.mkdtemp(prefix="portraitcli-perm-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_unprivileged(*args, home: Path) -> subprocess.CompletedProcess:
+    """As root, permissions are not enforced: run the CLI as 'nobody' so they are."""
+    env = {k: v for k, v in os.environ.items() if k != "PORTRAITCLI_CONFIG"}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home))
+    preexec = None
+    if os.geteuid() == 0:
+        def preexec():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+    return subprocess.run([sys.executable, "-m", "portraitcli", *map(str, args)], capture_output=True, env=env,
+                          cwd=home, timeout=300, preexec_fn=preexec)
+
+
+@pytest.fixture()
+def unprivileged_ok(shared_tmp):
+    if os.geteuid() == 0:
+        probe = run_unprivileged("--version", home=shared_tmp)
+        if probe.returncode != 0:
+            pytest.skip(f"cannot run portraitcli as nobody here: {probe.stderr[-200:]!r}")
+    return shared_tmp
+
+
+def test_unreadable_file_fails_alone(unprivileged_ok, small_rgb):
+    base = unprivileged_ok
+    src = base / "src"
+    src.mkdir()
+    (src / "open.jpg").write_bytes(encode(small_rgb, "JPEG"))
+    (src / "secret.jpg").write_bytes(encode(small_rgb, "JPEG"))
+    (src / "secret.jpg").chmod(0)
+    src.chmod(0o755)
+    base.joinpath("out").mkdir(mode=0o777)
+    base.joinpath("out").chmod(0o777)
+    proc = run_unprivileged("blur", "--jobs", "1", src, base / "out", home=base)
+    lines = err_lines(proc)
+    assert proc.returncode == 1, lines
+    mine = lines_naming(lines, "secret.jpg")
+    assert len(mine) == 1 and "permission denied" in mine[0].lower()
+    assert (base / "out" / "open.jpg").is_file() and not (base / "out" / "secret.jpg").exists()
+    assert_clean(lines)
+    assert leftovers(base) == []
+
+
+def test_readonly_dest_fails_cleanly(unprivileged_ok, small_rgb, clip):
+    base = unprivileged_ok
+    src, ro = base / "src", base / "ro"
+    src.mkdir(mode=0o755)
+    (src / "a.jpg").write_bytes(encode(small_rgb, "JPEG"))
+    (src / "b.png").write_bytes(encode(small_rgb, "PNG"))
+    shutil.copy(clip, src / "c.mp4")
+    ro.mkdir()
+    (ro / "sub").mkdir()
+    ro.chmod(0o555)
+    (ro / "sub").chmod(0o555)
+    before = snapshot(src)
+    proc = run_unprivileged("blur", "--jobs", "1", src, ro, home=base)
+    lines = err_lines(proc)
+    assert proc.returncode == 1, lines
+    for name in ("a.jpg", "b.png", "c.mp4"):
+        mine = lines_naming(lines, f"{name}:")
+        assert len(mine) == 1 and "ermission denied" in mine[0], lines
+    assert not any(TEMP_MARK in ln for ln in lines if "c.mp4" not in ln)  # photos name the real output
+    assert_clean(lines)
+    assert sorted(os.listdir(ro)) == ["sub"] and os.listdir(ro / "sub") == []
+    assert snapshot(src) == before
+
+
+# --------------------------------------------------------------------------- property test
+
+
+FUZZ_EXAMPLES = int(os.environ.get("PORTRAITCLI_FUZZ_EXAMPLES", "25"))
+FUZZ_MAX_PIXELS = 1_000_000  # random headers may claim anything: keep every decode small
+
+MAGIC = [b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"II*\x00", b"MM\x00*", b"BM",
+         b"RIFF\x00\x01\x00\x00WEBPVP8 "]
+MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F", "PA"]
+FORMATS = ["PNG", "JPEG", "TIFF", "WEBP", "BMP", "GIF"]
+
+
+@st.composite
+def odd_images(draw) -> bytes:
+    """A small real image in an unusual mode/format, maybe with an EXIF orientation, maybe cut short."""
+    mode = draw(st.sampled_from(MODES))
+    width, height = draw(st.integers(1, 24)), draw(st.integers(1, 24))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    img = Image.frombytes(mode, (width, height), rng.bytes(width * height * 4)) if mode != "P" else \
+        Image.fromarray(rng.integers(0, 256, (height, width), np.uint8), "L").convert("P")
+    if mode == "P" and draw(st.booleans()):
+        img.info["transparency"] = int(rng.integers(0, 256))
+    fmt = draw(st.sampled_from(FORMATS))
+    options = {}
+    orientation = draw(st.integers(0, 8))
+    if orientation and fmt in ("PNG", "JPEG", "TIFF", "WEBP"):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        options["exif"] = exif.tobytes()
+    buf = io.BytesIO()
+    try:
+        img.save(buf, format=fmt, **options)
+    except (OSError, ValueError, KeyError, TypeError):
+        img.convert("RGBA" if "A" in mode else "RGB").save(buf, format=fmt if fmt != "JPEG" else "PNG", **options)
+    data = buf.getvalue()
+    cut = draw(st.sampled_from([None, None, "truncate", "flip"]))
+    if cut == "truncate":
+        data = data[: draw(st.integers(0, len(data)))]
+    elif cut == "flip" and data:
+        at = draw(st.integers(0, len(data) - 1))
+        data = data[:at] + bytes([data[at] ^ draw(st.integers(1, 255))]) + data[at + 1:]
+    return data
+
+
+random_files = st.one_of(
+    odd_images(),
+    st.builds(lambda magic, tail: magic + tail, st.sampled_from(MAGIC), st.binary(max_size=600)),
+)
+
+
+@pytest.fixture(scope="module")
+def workers():
+    from portraitcli.jobs import Worker
+    from portraitcli.options import RenderOptions, Settings
+
+    made = {c: Worker(Settings(render=RenderOptions(command=c), max_pixels=FUZZ_MAX_PIXELS), threads=1)
+            for c in ("segment", "blur", "cutout")}
+    yield made
+    for w in made.values():
+        w.renderer.close()
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=random_files, command=st.sampled_from(["segment", "blur", "cutout"]),
+       ext=st.sampled_from([".png", ".jpg", ".tif", ".webp", ".bmp"]))
+def test_fuzz_photo_read_and_process(workers, tmp_path, data, command, ext):
+    """Whatever the bytes: a result, or InputError with a one-line message, never anything else."""
+    from portraitcli import process
+    from portraitcli.jobs import Task
+    from portraitcli.media.photo import read_photo
+
+    try:
+        photo = read_photo(data, "fuzz.bin", max_pixels=FUZZ_MAX_PIXELS)
+    except InputError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("fuzz.bin: ")
+        return
+    assert photo.pixels.ndim == 3 and photo.pixels.shape[2] in (3, 4)
+    dest = tmp_path / f"out{ext}"
+    dest.unlink(missing_ok=True)
+    try:
+        process.run_photo(Task("fuzz.bin", str(dest), "photo"), workers[command], data=data)
+    except InputError as exc:
+        assert "\n" not in str(exc)
+        assert not dest.exists()
+        return
+    with Image.open(dest) as out:
+        assert out.size == (photo.pixels.shape[1], photo.pixels.shape[0])
+        out.load()
+    assert leftovers(tmp_path) == []

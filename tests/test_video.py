@@ -1,0 +1,177 @@
+"""Video and streams end to end: audio bit-exact, timestamps, rotation, alpha codecs, pipes."""
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from portraitcli.media.video import probe
+from tests.conftest import ffmpeg, frame_pts, make_person_clip, run_portraitcli, stream_packets
+
+
+def decode_frames(path, pix_fmt="rgb24", extra_in=()) -> np.ndarray:
+    info = probe(path, with_timestamps=False)
+    w, h = info.width, info.height
+    channels = {"rgb24": 3, "rgba": 4, "gray": 1}[pix_fmt]
+    raw = subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", *extra_in, "-noautorotate", "-i", str(path),
+                          "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, h, w, channels)
+
+
+def test_blur_keeps_audio_bit_exact_frames_and_timestamps(person_clip, tmp_path):
+    out = tmp_path / "blur.mp4"
+    proc = run_portraitcli("blur", person_clip, out)
+    assert proc.returncode == 0, proc.stderr
+    assert stream_packets(out, "0:a:0") == stream_packets(person_clip, "0:a:0")  # audio untouched
+    assert frame_pts(out) == frame_pts(person_clip)
+    src, dst = probe(person_clip), probe(out)
+    assert (dst.width, dst.height, dst.fps) == (src.width, src.height, src.fps)
+    assert abs(dst.duration - src.duration) < 0.05
+    frames = decode_frames(out)
+    assert len(frames) == 15
+
+
+def test_no_audio_means_no_audio(tmp_path, astronaut_rgb):
+    clip = make_person_clip(tmp_path / "silent.mp4", astronaut_rgb, audio=False)
+    out = tmp_path / "out.mp4"
+    assert run_portraitcli("blur", clip, out).returncode == 0
+    assert not probe(out).has_audio and len(decode_frames(out)) == 15
+
+
+def test_variable_frame_rate_timestamps_kept(person_clip, tmp_path):
+    vfr = tmp_path / "vfr.mkv"
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-vf",
+                    "select='not(eq(n\\,3)+eq(n\\,4)+eq(n\\,9))'", "-fps_mode", "vfr", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-c:a", "copy", str(vfr)], check=True)
+    out = tmp_path / "out.mkv"
+    assert run_portraitcli("segment", vfr, out).returncode == 0
+    pts_in, pts_out = frame_pts(vfr), frame_pts(out)
+    assert len(pts_in) == 12 and pts_out == pts_in
+    assert len(set(np.diff(pts_in))) > 1  # really variable
+
+
+def test_rotated_phone_clip_keeps_rotation(person_clip, tmp_path):
+    """Stored sideways with a display matrix, as phones record: the model must see the person
+    upright, and the output keeps the stored orientation and the same display matrix."""
+    rotated = tmp_path / "phone.mp4"
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-vf", "transpose=2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy", str(rotated)], check=True)
+    tagged = tmp_path / "phone_tagged.mp4"
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-display_rotation:v:0", "-90", "-i",
+                    str(rotated), "-c", "copy", str(tagged)], check=True)
+    assert probe(tagged).rotation == 270
+    out = tmp_path / "out.mp4"
+    assert run_portraitcli("segment", tagged, out).returncode == 0
+    info = probe(out)
+    assert info.rotation == 270 and (info.width, info.height) == (240, 320)
+    assert stream_packets(out, "0:a:0") == stream_packets(person_clip, "0:a:0")
+    displayed = np.rot90(decode_frames(out, "gray")[5, :, :, 0], 3)  # as a player shows it
+    plain = tmp_path / "plain.mp4"
+    assert run_portraitcli("segment", person_clip, plain).returncode == 0
+    matte_plain = decode_frames(plain, "gray")[5, :, :, 0]
+    assert displayed.shape == matte_plain.shape
+    assert np.abs(displayed.astype(int) - matte_plain.astype(int)).mean() < 12
+
+
+def test_odd_frame_size(tmp_path, astronaut_rgb):
+    clip = make_person_clip(tmp_path / "odd.mkv", astronaut_rgb, size=(161, 121), audio=False,
+                            extra_args=["-pix_fmt", "yuv444p"])
+    out = tmp_path / "odd_out.mp4"
+    proc = run_portraitcli("blur", clip, out)
+    assert proc.returncode == 0, proc.stderr
+    assert len(decode_frames(out)) == 15
+
+
+def test_cutout_alpha_round_trips_prores_webm_and_png_sequence(person_clip, tmp_path):
+    mov, webm, seq = tmp_path / "c.mov", tmp_path / "c.webm", tmp_path / "frames"
+    for dest in (mov, webm):
+        proc = run_portraitcli("cutout", person_clip, dest)
+        assert proc.returncode == 0, proc.stderr
+    assert run_portraitcli("cutout", person_clip, str(seq) + "/").returncode == 0
+    assert probe(mov).video_codec == "prores"
+    assert stream_packets(mov, "0:a:0") == stream_packets(person_clip, "0:a:0")  # aac fits in mov
+    mov_alpha = decode_frames(mov, "rgba")[..., 3]
+    webm_alpha = decode_frames(webm, "rgba", extra_in=("-c:v", "libvpx-vp9"))[..., 3]
+    pngs = sorted(seq.glob("*.png"))
+    assert len(pngs) == 15 and len(mov_alpha) == 15 and len(webm_alpha) == 15
+    png_alpha = np.stack([np.asarray(Image.open(p))[..., 3] for p in pngs])
+    for alpha in (mov_alpha, webm_alpha):
+        assert alpha.min() < 20 and alpha.max() > 235  # real transparency, not a flat plane
+        assert np.abs(alpha.astype(int) - png_alpha.astype(int)).mean() < 6  # same matte survives
+
+
+def test_cutout_to_mp4_composites_and_says_so(person_clip, tmp_path):
+    proc = run_portraitcli("cutout", "-b", "green", person_clip, tmp_path / "c.mp4")
+    assert proc.returncode == 0 and b"cannot hold alpha" in proc.stderr
+
+
+def test_replace_background_with_looping_video(person_clip, tmp_path, astronaut_rgb):
+    short_bg = tmp_path / "bg.mp4"
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=200x100:rate=15:duration=0.4", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    str(short_bg)], check=True)
+    out = tmp_path / "r.mp4"
+    proc = run_portraitcli("replace-bg", "-b", short_bg, person_clip, out)
+    assert proc.returncode == 0, proc.stderr
+    assert len(decode_frames(out)) == 15  # background looped (6 frames) to the clip's length
+
+
+@pytest.mark.parametrize("container", ["nut", "matroska", "mpegts"])
+def test_stdin_to_stdout_stream(person_clip, container):
+    feed = subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-c:v",
+                           "libx264", "-preset", "ultrafast", "-c:a", "aac", "-f", container, "-"],
+                          capture_output=True, check=True).stdout
+    proc = run_portraitcli("blur", "-", "-", "--format", "nut", input=feed)
+    assert proc.returncode == 0, proc.stderr
+    back = subprocess.run([ffmpeg(), "-hide_banner", "-i", "-", "-f", "null", "-"], input=proc.stdout,
+                          capture_output=True)
+    text = back.stderr.decode()
+    assert "Video: h264" in text and "Audio:" in text
+    assert "frame=   15" in text or "frame=15" in text.replace(" ", "")
+
+
+def test_video_folder_batch_and_skip(tmp_path, astronaut_rgb):
+    src = tmp_path / "clips"
+    src.mkdir()
+    make_person_clip(src / "a.mp4", astronaut_rgb, seconds=0.4, audio=False)
+    make_person_clip(src / "b.mov", astronaut_rgb, seconds=0.4, audio=False)
+    (src / "c.mp4").write_bytes(b"not a video at all")
+    out = tmp_path / "out"
+    proc = run_portraitcli("blur", src, out)
+    assert proc.returncode == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "b.mov"]
+    assert b"c.mp4" in proc.stderr and b"2 done, 0 skipped, 1 failed" in proc.stderr
+    again = run_portraitcli("blur", src, out)
+    assert b"0 done, 2 skipped, 1 failed" in again.stderr
+
+
+def test_temporal_smoothing_cuts_flicker_without_lag():
+    from portraitcli.temporal import TemporalSmoother
+
+    rng = np.random.default_rng(0)
+    truth = np.zeros((64, 64), np.float32)
+    truth[:, 32:] = 1
+    edge = np.abs(np.arange(64) - 32) < 4  # the uncertain band where real mattes flicker
+    truth[:, edge] = 0.5
+    frames = [np.clip(truth + rng.normal(0, 0.1, truth.shape) * edge, 0, 1).astype(np.float32) for _ in range(30)]
+    raw = TemporalSmoother(0.0)
+    smooth = TemporalSmoother(0.7)
+    out_raw = [raw.smooth(f) for f in frames]
+    out_smooth = [smooth.smooth(f) for f in frames]
+
+    def flicker(seq):
+        return float(np.mean([np.abs(b - a).mean() for a, b in zip(seq, seq[1:])]))
+
+    assert flicker(out_smooth) < 0.5 * flicker(out_raw)
+    # a confident jump (the person moves) passes in the very same frame: no trailing
+    moved = np.zeros_like(truth)
+    moved[:, 10:] = 1
+    assert smooth.smooth(moved)[:, 12:30].min() > 0.95
+    # a scene cut resets the state
+    cut = TemporalSmoother(0.9)
+    a = np.zeros((8, 8, 3), np.uint8)
+    cut.smooth(np.full((16, 16), 0.45, np.float32), a)
+    result = cut.smooth(np.full((16, 16), 0.55, np.float32), a + 200)
+    assert cut.scene_cuts == 1 and np.allclose(result, 0.55)
