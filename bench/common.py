@@ -31,14 +31,15 @@ PYTHON = sys.executable
 # --------------------------------------------------------------------------- command line
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
-    """Options every script takes: --workdir, --quick, --repeats, --keep."""
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "portraitcli-bench",
-                        help="where generated inputs are cached and outputs written")
+def base_parser(description: str, repeats_help: str = "repeats per measurement, interleaved; medians reported "
+                                                      "(default 3, quick 1)") -> argparse.ArgumentParser:
+    """Options every script takes: --workdir, --quick, --repeats."""
+    parser = argparse.ArgumentParser(description=description)
+    default_workdir = Path(tempfile.gettempdir()) / "portraitcli-bench"
+    parser.add_argument("--workdir", type=Path, default=default_workdir,
+                        help=f"where generated inputs are cached and outputs written (default {default_workdir})")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test (figures meaningless)")
-    parser.add_argument("--repeats", type=int, default=None, help="repeats per measurement (median reported)")
+    parser.add_argument("--repeats", type=int, default=None, help=repeats_help)
     return parser
 
 
@@ -159,9 +160,18 @@ def print_table(headers: list[str], rows: list[list], title: str | None = None) 
             return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
         return str(v)
 
+    def numeric_cell(v) -> bool:
+        if isinstance(v, (int, float)):
+            return True
+        try:
+            float(str(v).rstrip("x%"))
+            return True
+        except ValueError:
+            return str(v) in ("", "-", "n/a")
+
     text = [[cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in text)) if text else len(h) for i, h in enumerate(headers)]
-    numeric = [all(isinstance(row[i], (int, float)) for row in rows) if rows else False for i in range(len(headers))]
+    numeric = [all(numeric_cell(row[i]) for row in rows) if rows else False for i in range(len(headers))]
 
     def line(values):
         return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()

@@ -91,7 +91,8 @@ def report_batches(seconds: dict[str, list[float]], count: int, jobs: int, size:
         target = ""
         if variant == "blur":
             target = f"<= 2.0  {common.verdict(ratio <= 2.0)}"
-        rows.append([variant, fmt, count / common.median(runs), common.median(runs), common.spread(runs), ratio, target])
+        rows.append([variant, fmt, count / common.median(runs), common.median(runs), common.spread(runs), ratio,
+                     target])
     common.print_table(
         ["variant", "writes", "images/s", "median s", "s range", "x floor-jpeg time", "target"], rows,
         title=f"Batch of {count} photos of {size}, --jobs {jobs} (floor: Pillow decode+encode, {jobs} processes)")
@@ -129,8 +130,8 @@ def main() -> None:
     parser = common.base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=None, help="photos in the batch (default 50, quick 6)")
     parser.add_argument("--size", default=None, help="WIDTHxHEIGHT (default 4000x3000, quick 1000x750)")
-    parser.add_argument("--jobs", type=int, default=2, help="--jobs for portraitcli and processes for the floor")
-    parser.add_argument("--startup-repeats", type=int, default=None, help="repeats for the start-up timings (5)")
+    parser.add_argument("--jobs", type=int, default=2, help="--jobs for portraitcli and processes for the floor (default 2)")
+    parser.add_argument("--startup-repeats", type=int, default=None, help="repeats for the start-up timings (default 5, quick 2)")
     args = parser.parse_args()
     count = args.count or (6 if args.quick else 50)
     size = args.size or ("1000x750" if args.quick else "4000x3000")

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 
+HOLD = 0.25  # the first quarter of each clip: camera still (only noise and compression change)
 FAST_FRAMES = 8  # length of the fast pan
 CATCH_UP = 4  # frames after the pan still counted as fast-motion frames
 
@@ -41,12 +42,14 @@ class Clip:
     frames: list[np.ndarray]  # RGB uint8
     truth: list[np.ndarray]  # bool
     fast: set[int]  # indices of the fast-motion frames
+    still: set[int]  # frames whose camera did not move since the previous frame
 
 
 def camera_path(rng: np.random.Generator, count: int, width: int, height: int, zoom: float):
     """Per frame (zoom, tx, ty): the source point at the frame centre, offset from the photo
     centre. Slow wandering plus one fast pan from one side to the other, inside the photo."""
-    t = np.arange(count, dtype=np.float64)
+    hold = int(count * HOLD)
+    t = np.maximum(np.arange(count, dtype=np.float64) - hold, 0)  # a still camera first, then moving
     room_x = width / 2 * (1 - 1 / zoom)
     room_y = height / 2 * (1 - 1 / zoom)
 
@@ -57,10 +60,10 @@ def camera_path(rng: np.random.Generator, count: int, width: int, height: int, z
             out += amplitude / 2 * np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
         return out
 
-    start = int(rng.integers(int(count * 0.35), max(int(count * 0.35) + 1, int(count * 0.6) - FAST_FRAMES)))
-    start = min(start, max(0, count - FAST_FRAMES - 1))
+    start = int(rng.integers(int(count * 0.45), max(int(count * 0.45) + 1, int(count * 0.7) - FAST_FRAMES)))
+    start = min(start, max(hold, count - FAST_FRAMES - 1))
     side = rng.choice([-1.0, 1.0])
-    ramp = np.clip((t - start) / FAST_FRAMES, 0, 1)
+    ramp = np.clip((np.arange(count) - start) / FAST_FRAMES, 0, 1)
     ramp = 0.5 - 0.5 * np.cos(np.pi * ramp)  # eased: fastest mid-pan
     tx = side * 0.7 * room_x * (2 * ramp - 1) + wander(0.2 * room_x)
     ty = wander(0.4 * room_y)
@@ -68,7 +71,7 @@ def camera_path(rng: np.random.Generator, count: int, width: int, height: int, z
     room_x_t, room_y_t = width / 2 * (1 - 1 / z), height / 2 * (1 - 1 / z)
     tx, ty = np.clip(tx, -room_x_t, room_x_t), np.clip(ty, -room_y_t, room_y_t)
     fast = set(range(start, min(count, start + FAST_FRAMES + CATCH_UP)))
-    return z, tx, ty, fast
+    return z, tx, ty, fast, set(range(1, hold))
 
 
 def warp(image: np.ndarray, z: float, tx: float, ty: float, interpolation) -> np.ndarray:
@@ -86,13 +89,12 @@ def make_clip(rgb: np.ndarray, mask: np.ndarray, count: int, seed: int, noise: f
 
     rng = np.random.default_rng(seed)
     h, w = rgb.shape[:2]
-    z, tx, ty, fast = camera_path(rng, count, w, h, zoom)
+    z, tx, ty, fast, still = camera_path(rng, count, w, h, zoom)
+    vx, vy = np.gradient(tx), np.gradient(ty)  # camera velocity, source px per frame
     frames, truth = [], []
     for i in range(count):
-        step = np.hypot(tx[min(i + 1, count - 1)] - tx[max(i - 1, 0)], ty[min(i + 1, count - 1)] - ty[max(i - 1, 0)]) / 2
-        if motion_blur and step * z[i] > 2:  # more than 2 px per frame on screen: a 50% shutter smears it
-            subs = [(z[i], tx[i] + f * (tx[min(i + 1, count - 1)] - tx[i]), ty[i] + f * (ty[min(i + 1, count - 1)] - ty[i]))
-                    for f in np.linspace(-0.25, 0.25, 5)]
+        if motion_blur and np.hypot(vx[i], vy[i]) * z[i] > 2:  # > 2 px per frame on screen: a 50% shutter smears
+            subs = [(z[i], tx[i] + f * vx[i], ty[i] + f * vy[i]) for f in np.linspace(-0.25, 0.25, 5)]
             frame = np.mean([warp(rgb, *s, cv2.INTER_LINEAR).astype(np.float32) for s in subs], axis=0)
         else:
             frame = warp(rgb, z[i], tx[i], ty[i], cv2.INTER_LINEAR).astype(np.float32)
@@ -101,7 +103,7 @@ def make_clip(rgb: np.ndarray, mask: np.ndarray, count: int, seed: int, noise: f
         ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg])
         frames.append(cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
         truth.append(warp(mask, z[i], tx[i], ty[i], cv2.INTER_LINEAR) > 127)
-    return Clip(frames, truth, fast)
+    return Clip(frames, truth, fast, still)
 
 
 def load_pair(data: Path, ident: str, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -123,6 +125,7 @@ def load_pair(data: Path, ident: str, scale: float) -> tuple[np.ndarray, np.ndar
 @dataclass
 class Scores:
     flicker: list[float] = field(default_factory=list)  # per consecutive pair
+    flicker_still: list[float] = field(default_factory=list)  # pairs with the camera still
     iou: list[float] = field(default_factory=list)  # per frame
     iou_fast: list[float] = field(default_factory=list)
     centroid_fast: list[float] = field(default_factory=list)  # px
@@ -157,6 +160,8 @@ def evaluate_clip(clip: Clip, segmenter, strengths: list[float], scores: dict[fl
             if i > 0:
                 stable = truth == clip.truth[i - 1]
                 sc.flicker.append(float(np.abs(alpha - previous[s])[stable].mean()) if stable.any() else 0.0)
+                if i in clip.still:
+                    sc.flicker_still.append(sc.flicker[-1])
             previous[s] = alpha
             if i in clip.fast:
                 sc.iou_fast.append(sc.iou[-1])
@@ -176,13 +181,15 @@ def evaluate_clip(clip: Clip, segmenter, strengths: list[float], scores: dict[fl
 
 
 def main() -> None:
-    parser = common.base_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=common.SHARED_DATA / "ccp", help="ccp folder (images, masks, val.txt)")
+    parser = common.base_parser(__doc__.split("\n\n")[0], "camera-path seeds; figures are medians over "
+                                "them (default 3, quick 1)")
+    parser.add_argument("--data", type=Path, default=common.SHARED_DATA / "ccp",
+                        help="ccp folder (images, masks, val.txt)")
     parser.add_argument("--clips", type=int, default=None, help="photos (clips) per seed (default 8, quick 2)")
     parser.add_argument("--frames", type=int, default=None, help="frames per clip (default 90, quick 24)")
-    parser.add_argument("--strengths", default="0,0.6,0.8", help="smoothing strengths; 0 is the baseline")
-    parser.add_argument("--noise", type=float, default=4.0, help="per-frame Gaussian noise sigma (8-bit levels)")
-    parser.add_argument("--jpeg", type=int, default=75, help="per-frame JPEG quality")
+    parser.add_argument("--strengths", default="0,0.6,0.8", help="smoothing strengths; 0 (per frame) is always the baseline (default 0,0.6,0.8)")
+    parser.add_argument("--noise", type=float, default=4.0, help="per-frame Gaussian noise sigma in 8-bit levels (default 4)")
+    parser.add_argument("--jpeg", type=int, default=75, help="per-frame JPEG quality (default 75)")
     parser.add_argument("--scale", type=float, default=None, help="resize the photos (default 1, quick 0.5)")
     parser.add_argument("--no-motion-blur", action="store_true", help="no motion blur during fast motion")
     args = parser.parse_args()
@@ -220,23 +227,30 @@ def main() -> None:
     def stat(s: float, name: str) -> list[float]:
         return [float(np.mean(getattr(sc[s], name))) if getattr(sc[s], name) else float("nan") for sc in per_seed]
 
-    base_flicker, base_iou, base_fast = stat(0.0, "flicker"), stat(0.0, "iou"), stat(0.0, "iou_fast")
+    base = {name: stat(0.0, name) for name in ("flicker", "flicker_still", "iou", "iou_fast", "trail_fast")}
+
+    def vs_base(s: float, name: str, how) -> float:
+        return common.median([how(a, b) for a, b in zip(stat(s, name), base[name])])
+
     rows = []
     for s in strengths:
-        flicker, ious, fast = stat(s, "flicker"), stat(s, "iou"), stat(s, "iou_fast")
-        ratio = common.median([f / b for f, b in zip(flicker, base_flicker)])
-        d_iou = common.median([a - b for a, b in zip(ious, base_iou)])
-        d_fast = common.median([a - b for a, b in zip(fast, base_fast)])
+        ratio = vs_base(s, "flicker", lambda a, b: a / b)
+        d_iou = vs_base(s, "iou", lambda a, b: a - b)
         verdicts = "baseline" if s == 0 else \
             f"{common.verdict(ratio <= 0.5)} / {common.verdict(d_iou >= -0.005)}"
-        rows.append([f"{s:g}" + (" (per frame)" if s == 0 else ""), common.median(flicker), ratio,
-                     common.median(ious), d_iou, common.median(fast), d_fast,
-                     common.median(stat(s, "centroid_fast")), common.median(stat(s, "trail_fast")),
+        rows.append([f"{s:g}" + (" (per frame)" if s == 0 else ""), f"{common.median(stat(s, 'flicker')):.4f}",
+                     f"{ratio:.3f}", f"{common.median(stat(s, 'flicker_still')):.4f}",
+                     f"{vs_base(s, 'flicker_still', lambda a, b: a / b):.3f}",
+                     f"{common.median(stat(s, 'iou')):.4f}", f"{d_iou:+.4f}",
+                     f"{common.median(stat(s, 'iou_fast')):.4f}", f"{vs_base(s, 'iou_fast', lambda a, b: a - b):+.4f}",
+                     f"{common.median(stat(s, 'centroid_fast')):.2f}",
+                     f"{vs_base(s, 'trail_fast', lambda a, b: a - b):+.2f}",
                      sum(sc[s].scene_cuts for sc in per_seed), verdicts])
     h, w = (round(830 * scale), round(550 * scale))
     common.print_table(
-        ["strength", "flicker", "x per-frame", "IoU", "dIoU", "IoU fast", "dIoU fast", "centroid err px",
-         "trail px", "scene cuts", "flicker<=0.5x / dIoU>=-0.005"], rows,
+        ["strength", "flicker", "x per-frame", "flicker still", "x per-frame", "IoU", "dIoU", "IoU fast",
+         "dIoU fast", "centroid err fast px", "trail vs per-frame px", "scene cuts", "flicker<=0.5x / dIoU>=-0.005"],
+        rows,
         title=f"Temporal smoothing on {n_clips} clips x {n_frames} frames (about {w}x{h}), median over {seeds} "
               f"camera-path seeds; fast = {FAST_FRAMES}-frame pan + {CATCH_UP} frames")
 

@@ -16,7 +16,6 @@ memory against clip length.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from pathlib import Path
 

@@ -100,6 +100,7 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
 
     if settings.model:
         _check_model(settings)
+    _check_render_options(settings)
     progress = not kw["quiet"] and sys.stderr.isatty() and dest != "-"
     batch = jobs.Batch(settings, progress=progress, report_path=kw["report"])
     try:
@@ -123,6 +124,17 @@ def _check_model(settings) -> None:
         PortraitModel(settings.model, device=settings.device, threads=1)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _check_render_options(settings) -> None:
+    """A missing --background file or a bad colour is a usage error, found before any work."""
+    from portraitcli.errors import PortraitError
+    from portraitcli.render import Renderer
+
+    try:
+        Renderer(settings.render).close()
+    except (ValueError, PortraitError) as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def setup_logging(verbose: int, quiet: bool, debug: bool) -> None:

@@ -74,6 +74,7 @@ def run_video(frames, sink, segmenter: Segmenter, renderer: Renderer, rotation: 
     modelled: queue.Queue = queue.Queue(maxsize=depth)
     errors: list[BaseException] = []
     segmenter.reset()
+    cuts_before = segmenter.smoother.scene_cuts  # the smoother's counter spans clips; report this one's
     started = {}
 
     def source():
@@ -134,7 +135,7 @@ def run_video(frames, sink, segmenter: Segmenter, renderer: Renderer, rotation: 
                 pass
         pool.shutdown(wait=True, cancel_futures=True)
     stats.seconds = time.perf_counter() - t0
-    stats.scene_cuts = segmenter.smoother.scene_cuts
+    stats.scene_cuts = segmenter.smoother.scene_cuts - cuts_before
     for s in stages:
         s.join(timeout=5)
     if errors:

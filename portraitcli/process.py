@@ -174,41 +174,32 @@ def _pump(reader, writer, worker, compositor, info, live=False):
 
 def run_stream(task, worker, head: bytes) -> list[str]:
     """A video stream on stdin (nut, matroska, mpegts...) to a file or to stdout, audio kept."""
-    import os
-
-    from portraitcli.media.video import VideoReader, VideoWriter
+    from portraitcli.media.video import ALPHA_CONTAINERS, AudioRelay, VideoReader, VideoWriter
 
     s = worker.settings
-    audio_read, audio_write = os.pipe()
-    reader = VideoReader("-", audio_fd=audio_write, stdin_head=head)
-    os.close(audio_write)  # the reader child holds its own copy
+    relay = AudioRelay()
+    reader = None
     try:
+        reader = VideoReader("-", audio_fd=relay.reader_fd, stdin_head=head)
         info = reader.info
-        alpha_out = False
+        audio_fd = relay.writer_fd if info.has_audio else None
         if task.dest == "-":
-            container = s.format or s.stream_format
-            writer = VideoWriter("-", info, 3, _encode_settings(s), audio_fd=audio_read if info.has_audio else None,
-                                 container=container)
-            if not info.has_audio:
-                os.close(audio_read)
-            _pump(reader, writer, worker, _compositor(worker, alpha_out), info, live=True)
+            writer = VideoWriter("-", info, 3, _encode_settings(s), audio_fd=audio_fd,
+                                 container=s.format or s.stream_format)
+            relay.close_child_ends()
+            _pump(reader, writer, worker, _compositor(worker, False), info, live=True)
             return []
         dest = Path(task.dest)
-        ext = dest.suffix.lower()
-        from portraitcli.media.video import ALPHA_CONTAINERS
-
-        alpha_out = s.render.command == "cutout" and ext in ALPHA_CONTAINERS
+        alpha_out = s.render.command == "cutout" and dest.suffix.lower() in ALPHA_CONTAINERS
         with atomic_output(dest) as tmp:
-            writer = VideoWriter(tmp, info, 4 if alpha_out else 3, _encode_settings(s),
-                                 audio_fd=audio_read if info.has_audio else None)
+            writer = VideoWriter(tmp, info, 4 if alpha_out else 3, _encode_settings(s), audio_fd=audio_fd)
+            relay.close_child_ends()
             _pump(reader, writer, worker, _compositor(worker, alpha_out), info, live=True)
         return []
     finally:
-        reader.close()
-        try:
-            os.close(audio_read)
-        except OSError:
-            pass
+        relay.close_child_ends()
+        if reader is not None:
+            reader.close()
 
 
 def run_live(task, worker) -> list[str]:

@@ -30,6 +30,10 @@ FORMAT_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".we
 ALPHA_FORMATS = {"PNG", "TIFF", "WEBP"}
 SIXTEEN_BIT_FORMATS = {"PNG", "TIFF"}
 ORIENTATION_TAG = 0x0112
+# A TIFF's EXIF is its own first IFD: these tags describe the source file's layout (size, strips,
+# compression, samples) and, written back, would make the output TIFF unwritable or corrupt.
+TIFF_LAYOUT_TAGS = {254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 284, 317, 320, 322, 323, 324,
+                    325, 338, 339, 340, 341, 347, 530, 531, 532}
 
 
 @dataclass
@@ -72,10 +76,29 @@ def _orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(op(pixels)) if op else pixels
 
 
+def _stores_sixteen_bit(img, data: bytes) -> bool:
+    """A 16-bit PNG or TIFF, which Pillow reads as 8-bit RGB(A): OpenCV decodes it again in full.
+    Only then: a second decoder costs time, and libpng prints to stderr on PNGs cut short."""
+    if img.format == "PNG":
+        return len(data) > 24 and data[24] == 16 and b"IEND\xaeB`\x82" in data
+    if img.format == "TIFF":
+        bits = img.tag_v2.get(258, 8)  # BitsPerSample: one value, or one per sample
+        return 16 in (bits if isinstance(bits, tuple) else (bits,))
+    return False
+
+
 def _sixteen_bit_pixels(data: bytes) -> np.ndarray | None:
     import cv2
 
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    # a second decode of a file Pillow has read: libtiff's complaints about its oddities would
+    # reach stderr as stray lines, and where OpenCV fails, the 8-bit pixels are still there
+    previous = cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
     if arr is None or arr.dtype != np.uint16:
         return None
     if arr.ndim == 2:
@@ -102,6 +125,18 @@ def _to_srgb(img, icc: bytes | None):
 
 def read_photo(source: Path | bytes, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     """Decode a photo from a path or bytes. Raises InputError with a one-line reason."""
+    # Pillow warns about damaged metadata in images that decode fine, straight onto stderr with
+    # its own file and line: such a warning becomes a one-line note of this photo instead
+    with warnings.catch_warnings(record=True) as caught:
+        photo = _read_photo(source, name, max_pixels)
+    for w in caught:
+        note = " ".join(str(w.message).split()) + " (ignored)"
+        if note not in photo.notes:
+            photo.notes.append(note)
+    return photo
+
+
+def _read_photo(source: Path | bytes, name: str | None, max_pixels: int) -> Photo:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     label = name or str(source)
@@ -136,17 +171,20 @@ def read_photo(source: Path | bytes, name: str | None = None, max_pixels: int = 
             raise InputError(f"{label}: not an image portraitcli can read") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InputError(f"{label}: image is {too_big}") from None
-        except (OSError, SyntaxError, ValueError, struct.error, EOFError, MemoryError) as exc:
+        except (OSError, SyntaxError, ValueError, TypeError, LookupError, struct.error, EOFError,
+                MemoryError) as exc:  # what Pillow's decoders raise on damaged data (TIFF: Type/KeyError)
             raise InputError(f"{label}: corrupt or truncated image ({str(exc) or type(exc).__name__})") from None
     fmt = img.format or "PNG"
     info = img.info
     icc = info.get("icc_profile") or None
     dpi = info.get("dpi")
     exif = img.getexif()
-    orientation = int(exif.get(ORIENTATION_TAG, 1) or 1)
+    orientation = exif.get(ORIENTATION_TAG, 1)
+    if not isinstance(orientation, int) or not 1 <= orientation <= 8:
+        orientation = 1  # a damaged tag (text, 0, 9...): shown as stored, as Pillow's exif_transpose does
     notes: list[str] = []
 
-    sixteen = _sixteen_bit_pixels(data) if fmt in SIXTEEN_BIT_FORMATS else None
+    sixteen = _sixteen_bit_pixels(data) if _stores_sixteen_bit(img, data) else None
     if sixteen is not None:
         pixels = _orient(sixteen, orientation)
         grey = img.mode.startswith("I") or img.mode == "L"
@@ -172,8 +210,10 @@ def read_photo(source: Path | bytes, name: str | None = None, max_pixels: int = 
             pixels = np.asarray(img)
     if pixels.ndim == 2:
         pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-    if orientation != 1:
+    if exif.get(ORIENTATION_TAG, 1) != 1:
         exif[ORIENTATION_TAG] = 1
+    for tag in TIFF_LAYOUT_TAGS & set(exif):
+        del exif[tag]
     exif_bytes = exif.tobytes() if len(exif) else None
     return Photo(np.ascontiguousarray(pixels), fmt, exif_bytes, icc, dpi, grey, notes)
 

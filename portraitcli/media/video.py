@@ -237,7 +237,7 @@ class VideoReader:
         pass_fds = ()
         if audio_fd is not None:
             # live stream: the reader also passes the audio on, untouched, to the writer
-            args += ["-map", "0:a?", "-c:a", "copy", "-f", "nut", f"pipe:{audio_fd}"]
+            args += ["-map", "0:a?", "-c:a", "copy", "-flush_packets", "1", "-f", "nut", f"pipe:{audio_fd}"]
             pass_fds = (audio_fd,)
         stdin = subprocess.DEVNULL
         if self.is_stream:
@@ -565,7 +565,62 @@ class ImageSequenceWriter:
         pass
 
 
-def audio_pipe() -> tuple[int, int]:
-    """A pipe for passing a live stream's audio from the reader to the writer ffmpeg."""
-    read_fd, write_fd = os.pipe()
-    return read_fd, write_fd
+class AudioRelay:
+    """Carries a live stream's audio from the reader ffmpeg to the writer ffmpeg.
+
+    Two pipes and a buffer between them: the reader must never block on audio while the
+    writer is still waiting for video (that is a deadlock: the video it waits for is stuck
+    behind the audio in the reader). Audio is small, so buffering it costs little.
+    """
+
+    def __init__(self):
+        self.reader_end_read, self.reader_fd = os.pipe()  # reader ffmpeg writes into reader_fd
+        self.writer_fd, self.writer_end_write = os.pipe()  # writer ffmpeg reads from writer_fd
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._ready = threading.Condition()
+        self._done = False
+        threading.Thread(target=self._collect, daemon=True).start()
+        threading.Thread(target=self._deliver, daemon=True).start()
+
+    def _collect(self):
+        try:
+            while True:
+                chunk = os.read(self.reader_end_read, 1 << 16)
+                if not chunk:
+                    break
+                with self._ready:
+                    self._chunks.append(chunk)
+                    self._ready.notify()
+        except OSError:
+            pass
+        finally:
+            with self._ready:
+                self._done = True
+                self._ready.notify()
+            os.close(self.reader_end_read)
+
+    def _deliver(self):
+        try:
+            while True:
+                with self._ready:
+                    while not self._chunks and not self._done:
+                        self._ready.wait()
+                    if not self._chunks:
+                        break
+                    chunk = self._chunks.popleft()
+                os.write(self.writer_end_write, chunk)
+        except OSError:
+            pass
+        finally:
+            try:
+                os.close(self.writer_end_write)
+            except OSError:
+                pass
+
+    def close_child_ends(self):
+        """Once both children hold their copies, the parent drops its own."""
+        for fd in (self.reader_fd, self.writer_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -1,0 +1,83 @@
+"""The bundled network: interface, op set, size, metadata, integrity and artefact checks."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from portraitcli.errors import ModelError
+from portraitcli.model import BUNDLED_MODEL, PortraitModel, verify_bundled
+
+ALLOWED_OPS = {"Conv", "ConvTranspose", "Relu", "Sigmoid", "Add"}
+
+
+def test_graph_uses_only_the_published_design_ops():
+    import onnx
+
+    proto = onnx.load(str(BUNDLED_MODEL))
+    ops = {node.op_type for node in proto.graph.node}
+    assert ops <= ALLOWED_OPS, ops - ALLOWED_OPS
+    assert {"Conv", "ConvTranspose", "Add", "Sigmoid"} <= ops
+    assert 2.5e6 <= BUNDLED_MODEL.stat().st_size <= 5e6
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["input_size"] == "256" and meta["color_order"] == "RGB" and meta["resize"] == "stretch"
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims[1:]] == [3, 256, 256]
+
+
+def test_runtime_reads_normalisation_from_metadata():
+    model = PortraitModel(device="cpu", threads=1)
+    assert model.size == 256 and not model.bgr
+    x = model.preprocess(np.full((10, 20, 3), 255, np.uint8))
+    assert x.shape == (3, 256, 256) and np.allclose(x, 1.0)
+
+
+def test_dynamic_batch_matches_single():
+    model = PortraitModel(device="cpu", threads=1)
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (120, 90, 3), dtype=np.uint8) for _ in range(3)]
+    batch = model.predict_batch(frames)
+    assert np.allclose(batch[1], model.predict(frames[1]), atol=1e-5)
+
+
+def test_corrupt_bundled_model_is_refused(tmp_path):
+    copy = tmp_path / BUNDLED_MODEL.name
+    shutil.copy(BUNDLED_MODEL, copy)
+    shutil.copy(BUNDLED_MODEL.with_name(BUNDLED_MODEL.name + ".sha256"), tmp_path)
+    verify_bundled(copy)
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256 mismatch"):
+        verify_bundled(copy)
+
+
+def test_model_of_wrong_shape_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 64, 64])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    path = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(ModelError, match="shape"):
+        PortraitModel(path, device="cpu")
+    not_onnx = tmp_path / "junk.onnx"
+    not_onnx.write_text("hello")
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        PortraitModel(not_onnx, device="cpu")
+
+
+def test_no_checkerboard_on_flat_background():
+    """A large flat wall: the raw output carries no periodic grid from the transposed convs."""
+    from models.evaluate import checkerboard_energy, flat_background_photo
+
+    model = PortraitModel(device="cpu", threads=1)
+    prob = model.predict(flat_background_photo())
+    assert prob.mean() < 0.2  # no person on an empty wall
+    assert checkerboard_energy(prob) < 0.02
+    # the metric does see a grid when there is one
+    grid = prob + 0.05 * (np.indices(prob.shape).sum(axis=0) % 2)
+    assert checkerboard_energy(grid) > 0.2
