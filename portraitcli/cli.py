@@ -109,6 +109,14 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
         raise click.UsageError(str(exc)) from None
     except PortraitError as exc:
         raise click.ClickException(str(exc)) from None
+    if kw.get("sheet") and not settings.dry_run:
+        from portraitcli.sheet import make_sheet
+
+        photos = [(r.input, r.output) for r in batch.results
+                  if r.status in ("done", "skipped") and r.output and jobs.kind_of(Path(r.input)) == "photo"]
+        rows = make_sheet(photos, Path(kw["sheet"]))
+        if not kw["quiet"]:
+            click.echo(f"contact sheet: {kw['sheet']} ({rows} photos)", err=True)
     counts = batch.counts()
     if not kw["quiet"] and (len(batch.results) != 1 or counts["done"] != 1 or batch.interrupted):
         click.echo(batch.summary(), err=True)
@@ -170,10 +178,13 @@ def cli():
 
 @cli.command(epilog=EXIT_CODES)
 @click.option("--threshold", type=click.FloatRange(0, 1), help="Hard 0/255 mask at this alpha instead of a soft matte.")
+@click.option("--sheet", type=click.Path(dir_okay=False),
+              help="Also write a contact sheet (photo | matte | cutout per row) of the photos done.")
 @common_options
-def segment(paths, threshold, **kw):
+def segment(paths, threshold, sheet, **kw):
     """Alpha matte: 8-bit greyscale PNG at full resolution (16-bit with --format tiff),
     or a matte video / PNG sequence for video inputs."""
+    kw["sheet"] = sheet
     run_command("segment", paths, {"threshold": threshold}, **kw)
 
 
@@ -204,6 +215,34 @@ def replace_bg(paths, background, fit, edge_match, **kw):
 def cutout(paths, background, **kw):
     """The person with transparency: RGBA PNG/WebP/TIFF, ProRes 4444 .mov or VP9 .webm."""
     run_command("cutout", paths, {"background": background}, **kw)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--as", "dest_ext", metavar="EXT", help="Explain what writing to this extension would do (e.g. .mp4).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(files, dest_ext, as_json):
+    """What portraitcli sees in an input (size, orientation, colour profile, streams, frame
+    rate, audio) and what it would do with it."""
+    import json
+
+    from portraitcli.errors import PortraitError
+    from portraitcli.info import describe, format_text
+
+    failed = 0
+    described = []
+    for f in files:
+        ext = dest_ext if not dest_ext or dest_ext.startswith(".") else "." + dest_ext
+        try:
+            described.append(describe(Path(f), ext))
+        except PortraitError as exc:
+            click.echo(f"portraitcli: {exc}", err=True)
+            failed += 1
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+    else:
+        click.echo("\n".join(format_text(d) for d in described))
+    sys.exit(1 if failed else 0)
 
 
 def main():

@@ -282,6 +282,9 @@ def _run_in_worker(task: Task) -> Result:
 def skip_reason(task: Task, settings: Settings) -> str | None:
     if task.dest == STDIO or settings.overwrite:
         return None
+    if os.path.isdir(task.dest):
+        # an image-sequence folder: done only once it holds frames (it appears complete or not at all)
+        return "output exists (use --overwrite)" if any(os.scandir(task.dest)) else None
     if os.path.exists(task.dest):
         return "output exists (use --overwrite)"
     return None

@@ -126,18 +126,21 @@ def run_video(frames, sink, segmenter: Segmenter, renderer: Renderer, rotation: 
     finally:
         for s in stages:
             s.stop.set()
-        # unblock producers waiting on full queues
-        for q in (decoded, modelled):
-            try:
-                while True:
-                    q.get_nowait()
-            except queue.Empty:
-                pass
+        # unblock producers waiting on full queues until they end, so no stage thread is still
+        # inside the model (native code) when an interrupted process exits
+        deadline = time.monotonic() + 5
+        while any(s.is_alive() for s in stages) and time.monotonic() < deadline:
+            for q in (decoded, modelled):
+                try:
+                    while True:
+                        q.get_nowait()
+                except queue.Empty:
+                    pass
+            for s in stages:
+                s.join(timeout=0.02)
         pool.shutdown(wait=True, cancel_futures=True)
     stats.seconds = time.perf_counter() - t0
     stats.scene_cuts = segmenter.smoother.scene_cuts - cuts_before
-    for s in stages:
-        s.join(timeout=5)
     if errors:
         raise errors[0]
     return stats

@@ -128,12 +128,17 @@ def run_video_file(task, worker) -> list[str]:
         info = reader.info
         command = s.render.command
         if task.dest != "-" and _is_sequence_dest(task.dest):
-            folder = Path(task.dest)
-            writer = ImageSequenceWriter(folder)
+            folder = Path(task.dest.rstrip("/\\"))
             if info.has_audio:
                 notes.append("an image sequence holds no audio: audio not written")
-            stats = run_video(iter(reader), writer, worker.segmenter, worker.renderer, info.rotation,
-                              workers=2)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()  # an empty folder given as DEST: the finished sequence takes its place
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            # frames go to a hidden folder renamed when complete: an interrupted sequence is
+            # never mistaken for a finished one on the next run
+            with atomic_output(folder) as tmp:
+                stats = run_video(iter(reader), ImageSequenceWriter(tmp), worker.segmenter, worker.renderer,
+                                  info.rotation, workers=2)
             log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
             return notes
         ext = Path(task.dest).suffix.lower() if task.dest != "-" else "." + (s.format or s.stream_format)

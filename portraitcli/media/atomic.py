@@ -32,6 +32,10 @@ def atomic_output(final: Path):
         yield tmp
         if not tmp.exists():
             raise OSError(f"{final}: nothing was written")
+        if tmp.is_dir() and final.is_dir():
+            import shutil
+
+            shutil.rmtree(final)  # a finished folder output replaces an old one (--overwrite)
         os.replace(tmp, final)
     except OSError as exc:
         if exc.errno is not None and exc.filename is not None and os.fspath(exc.filename) == os.fspath(tmp):

@@ -1,0 +1,93 @@
+"""`portraitcli info FILE`: what portraitcli sees in an input and what it would do with it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from portraitcli.errors import InputError
+
+
+def describe(path: Path, dest_ext: str | None = None) -> dict:
+    from portraitcli.jobs import kind_of
+
+    kind = kind_of(path)
+    if kind == "video":
+        return _describe_video(path, dest_ext)
+    try:
+        return _describe_photo(path, dest_ext)
+    except InputError:
+        if kind is None:  # unknown extension: maybe a video after all
+            return _describe_video(path, dest_ext)
+        raise
+
+
+def _describe_photo(path: Path, dest_ext: str | None) -> dict:
+    from PIL import Image
+
+    from portraitcli.media.photo import ALPHA_FORMATS, EXTENSION_FORMATS, ORIENTATION_TAG, read_photo
+
+    photo = read_photo(path)
+    with Image.open(path) as img:
+        stored_mode, stored_size = img.mode, img.size
+        orientation = int(img.getexif().get(ORIENTATION_TAG, 1) or 1)
+    h, w = photo.pixels.shape[:2]
+    icc = None
+    if photo.icc:
+        from io import BytesIO
+
+        from PIL import ImageCms
+
+        try:
+            icc = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(BytesIO(photo.icc))).strip()
+        except Exception:  # noqa: BLE001 - an unreadable profile is still kept byte for byte
+            icc = f"{len(photo.icc)} bytes (unparsed)"
+    out_fmt = EXTENSION_FORMATS.get((dest_ext or "").lower(), photo.format)
+    plan = [f"model input: whole photo stretched to 256x256, matte refined back to {w}x{h}"]
+    if orientation != 1:
+        plan.append(f"EXIF orientation {orientation} applied; output stored upright with orientation 1")
+    plan.append("EXIF, ICC profile and DPI copied to outputs that hold them")
+    if photo.pixels.dtype.itemsize == 2:
+        plan.append("16-bit kept for PNG/TIFF outputs, reduced to 8-bit for JPEG/WebP")
+    if out_fmt not in ALPHA_FORMATS:
+        plan.append(f"cutout to {out_fmt} is flattened onto --background (no alpha channel)")
+    plan += photo.notes
+    return {"file": str(path), "kind": "photo", "format": photo.format, "stored_size": list(stored_size),
+            "upright_size": [w, h], "orientation": orientation, "mode": stored_mode,
+            "bits_per_channel": 8 * photo.pixels.dtype.itemsize, "has_alpha": photo.alpha is not None,
+            "icc_profile": icc, "dpi": list(photo.dpi) if photo.dpi else None, "exif": bool(photo.exif),
+            "plan": plan}
+
+
+def _describe_video(path: Path, dest_ext: str | None) -> dict:
+    from portraitcli.media.video import AUDIO_COPYABLE, audio_args, probe
+
+    info = probe(path)
+    stamps = info.timestamps or []
+    steps = {b - a for a, b in zip(stamps, stamps[1:])}
+    ext = (dest_ext or path.suffix).lower()
+    plan = [f"{len(stamps) or 'unknown'} frames decoded in stored orientation; timestamps kept"
+            + (" (variable frame rate)" if len(steps) > 1 else "")]
+    if info.rotation:
+        plan.append(f"display rotation {info.rotation} deg: the model sees the upright picture, the output keeps "
+                    "the stored frames and the same rotation tag")
+    if info.audio_codecs:
+        how = "copied untouched" if audio_args(ext, info.audio_codecs) == ["-c:a", "copy"] else \
+            f"re-encoded ({ext} cannot hold {', '.join(info.audio_codecs)})"
+        plan.append(f"audio {how} into {ext}")
+    else:
+        plan.append("no audio stream: output without audio")
+    if ext not in AUDIO_COPYABLE and ext not in (".mkv", ".nut"):
+        plan.append(f"{ext}: uncommon container, codec chosen by ffmpeg defaults")
+    return {"file": str(path), "kind": "video", "codec": info.video_codec, "size": [info.width, info.height],
+            "display_size": list(info.upright_size), "fps": float(info.fps), "frames": len(stamps) or None,
+            "variable_frame_rate": len(steps) > 1, "duration_s": info.duration, "rotation": info.rotation,
+            "audio": info.audio_codecs, "plan": plan}
+
+
+def format_text(d: dict) -> str:
+    lines = [f"{d['file']}: {d['kind']}"]
+    for key, value in d.items():
+        if key not in ("file", "kind", "plan"):
+            lines.append(f"  {key.replace('_', ' ')}: {value if value not in (None, []) else '-'}")
+    lines.append("  portraitcli would:")
+    lines += [f"    - {p}" for p in d["plan"]]
+    return "\n".join(lines)
