@@ -176,7 +176,8 @@ def blur_background(rgb: np.ndarray, alpha: np.ndarray, strength: float = 0.5, b
         blurred = np.sqrt(np.clip(blurred, 0, 1))
     else:
         blurred = _masked_background_blur(small, weight, small_sigma, False)
-    back = from_float(cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR), rgb.dtype)
+    # back to the frame's dtype while still small: upsampling 8-bit is far cheaper than float
+    back = cv2.resize(from_float(blurred, rgb.dtype), (width, height), interpolation=cv2.INTER_LINEAR)
     return composite(np.ascontiguousarray(rgb[:, :, :3]), back, alpha)
 
 

@@ -79,6 +79,8 @@ class PortraitModel:
             raise ModelError(f"{self.path}: model file not found")
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # no busy-waiting between runs: in a pipeline the other stages need those cycles
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
