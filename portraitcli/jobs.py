@@ -238,6 +238,22 @@ class Worker:
         self.settings = settings
         self.segmenter = Segmenter(settings.model, settings.device, settings.refine, settings.smooth, threads)
         self.renderer = Renderer(settings.render)
+        self.show_frames = False  # a per-file frame progress bar for videos (set by Batch on a TTY)
+
+    def frame_progress(self, total: int, name: str):
+        """A callback for each frame written, or None; call .close() on it when done."""
+        if not self.show_frames:
+            return None
+        from tqdm import tqdm
+
+        bar = tqdm(total=total or None, unit="frame", desc=name[-30:], leave=False, file=sys.stderr,
+                   dynamic_ncols=True)
+
+        def tick(count):
+            bar.update(count - bar.n)
+
+        tick.close = bar.close
+        return tick
 
     def run(self, task: Task) -> Result:
         from portraitcli import process
@@ -368,6 +384,7 @@ class Batch:
                 pool = None
             for task in videos:
                 local = local or Worker(self.settings, threads=None)
+                local.show_frames = self.progress
                 self._record(local.run(task), bar)
         except KeyboardInterrupt:
             self.interrupted = True

@@ -136,9 +136,14 @@ def run_video_file(task, worker) -> list[str]:
             folder.parent.mkdir(parents=True, exist_ok=True)
             # frames go to a hidden folder renamed when complete: an interrupted sequence is
             # never mistaken for a finished one on the next run
+            tick = worker.frame_progress(len(info.timestamps or []), task.source)
             with atomic_output(folder) as tmp:
-                stats = run_video(iter(reader), ImageSequenceWriter(tmp), worker.segmenter, worker.renderer,
-                                  info.rotation, workers=2)
+                try:
+                    stats = run_video(iter(reader), ImageSequenceWriter(tmp), worker.segmenter, worker.renderer,
+                                      info.rotation, workers=2, on_frame=tick)
+                finally:
+                    if tick is not None:
+                        tick.close()
             log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
             return notes
         ext = Path(task.dest).suffix.lower() if task.dest != "-" else "." + (s.format or s.stream_format)
@@ -166,11 +171,16 @@ def run_video_file(task, worker) -> list[str]:
 def _pump(reader, writer, worker, compositor, info, live=False):
     from portraitcli.pipeline import run_video
 
+    tick = worker.frame_progress(len(info.timestamps or []), str(reader.source))
     try:
-        stats = run_video(iter(reader), writer, worker.segmenter, compositor, info.rotation, live=live)
+        stats = run_video(iter(reader), writer, worker.segmenter, compositor, info.rotation, live=live,
+                          on_frame=tick)
     except BaseException:
         writer.abort()
         raise
+    finally:
+        if tick is not None:
+            tick.close()
     writer.close()
     if stats.frames == 0:
         raise InputError(f"{reader.source}: no video frames decoded")
