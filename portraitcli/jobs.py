@@ -87,18 +87,23 @@ def default_extension(command: str, kind: str, source: Path, fmt: str | None) ->
 
 
 def _walk(folder: Path, seen_dirs: set) -> Iterator[Path]:
-    """Depth-first, lazy, sorted per folder; never follows symlinked folders (no loops)."""
+    """Depth-first and lazy: entries are yielded as the directory is read (unsorted), so a
+    100,000-entry folder starts processing at once; never follows symlinked folders (no loops)."""
     try:
         real = os.path.realpath(folder)
         if real in seen_dirs:
             return
         seen_dirs.add(real)
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        it = os.scandir(folder)
     except OSError as exc:
         log.warning("%s: cannot list folder (%s)", folder, exc.strerror or exc)
         return
-    for entry in entries:
+    with it:
+        yield from _entries(it, seen_dirs)
+
+
+def _entries(it, seen_dirs: set) -> Iterator[Path]:
+    for entry in it:
         if entry.name.startswith(".") and ".portraitcli-tmp" in entry.name:
             continue
         try:
