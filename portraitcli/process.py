@@ -160,7 +160,7 @@ def run_video_file(task, worker) -> list[str]:
         dest = Path(task.dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(dest) as tmp:
-            writer = VideoWriter(tmp, info, channels, _encode_settings(s), audio_source=task.source)
+            writer = VideoWriter(tmp, info, channels, _encode_settings(s), audio_source=task.source, name=task.dest)
             stats = _pump(reader, writer, worker, compositor, info)
         log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
         return notes
@@ -207,7 +207,8 @@ def run_stream(task, worker, head: bytes) -> list[str]:
         dest = Path(task.dest)
         alpha_out = s.render.command == "cutout" and dest.suffix.lower() in ALPHA_CONTAINERS
         with atomic_output(dest) as tmp:
-            writer = VideoWriter(tmp, info, 4 if alpha_out else 3, _encode_settings(s), audio_fd=audio_fd)
+            writer = VideoWriter(tmp, info, 4 if alpha_out else 3, _encode_settings(s), audio_fd=audio_fd,
+                                 name=task.dest)
             relay.close_child_ends()
             _pump(reader, writer, worker, _compositor(worker, alpha_out), info, live=True)
         return []

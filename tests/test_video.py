@@ -175,3 +175,13 @@ def test_temporal_smoothing_cuts_flicker_without_lag():
     cut.smooth(np.full((16, 16), 0.45, np.float32), a)
     result = cut.smooth(np.full((16, 16), 0.55, np.float32), a + 200)
     assert cut.scene_cuts == 1 and np.allclose(result, 0.55)
+
+
+def test_failing_ffmpeg_reports_its_own_error(person_clip, tmp_path):
+    out = tmp_path / "bad.mp4"
+    proc = run_portraitcli("blur", "--codec", "nosuchcodec", person_clip, out)
+    assert proc.returncode == 1
+    err = proc.stderr.decode()
+    line = [ln for ln in err.splitlines() if "bad.mp4" in ln]
+    assert len(line) == 1 and "Encoder not found" in line[0] and "portraitcli-tmp" not in line[0]
+    assert "Traceback" not in err and not out.exists() and list(tmp_path.glob(".bad*")) == []

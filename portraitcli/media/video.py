@@ -463,8 +463,10 @@ class VideoWriter:
     metadata and the source's audio kept."""
 
     def __init__(self, dest: str | Path, info: VideoInfo, channels: int, settings: EncodeSettings,
-                 audio_source: str | Path | None = None, audio_fd: int | None = None, container: str | None = None):
+                 audio_source: str | Path | None = None, audio_fd: int | None = None, container: str | None = None,
+                 name: str | None = None):
         self.dest = str(dest)
+        self.name = name or self.dest  # what users call it (dest may be a hidden temporary name)
         self.channels = channels
         self.info = info
         exe = ffmpeg_exe()
@@ -523,7 +525,7 @@ class VideoWriter:
             self.muxer.write(bgr, int(round(pts * self.tb * 1_000_000)))
         except (BrokenPipeError, OSError):
             self.process.wait(timeout=10)
-            raise ExternalToolError(f"{self.dest}: ffmpeg encoder stopped ({self.process.error_text()})") from None
+            raise ExternalToolError(f"{self.name}: ffmpeg encoder stopped ({self._ffmpeg_error()})") from None
         self.frames += 1
 
     def close(self) -> None:
@@ -533,7 +535,10 @@ class VideoWriter:
             pass
         rc = self.process.wait()
         if rc != 0:
-            raise ExternalToolError(f"{self.dest}: ffmpeg encoder failed ({self.process.error_text()})")
+            raise ExternalToolError(f"{self.name}: ffmpeg encoder failed ({self._ffmpeg_error()})")
+
+    def _ffmpeg_error(self) -> str:
+        return self.process.error_text().replace(Path(self.dest).name, Path(self.name).name)
 
     def abort(self) -> None:
         try:
