@@ -29,7 +29,7 @@ RUNS = Path(__file__).resolve().parent / "runs"
 # (measured alone: ~60 img/s at 128 px, ~16 img/s at 256 px, fwd+bwd, channels_last).
 PHASES = (
     ("pretrain", 128, 32, 2800, 3e-3, "pretrain"),
-    ("finetune", 256, 16, 1200, 1e-3, "finetune"),
+    ("finetune", 256, 16, 1800, 1e-3, "finetune"),
 )
 
 
