@@ -162,12 +162,12 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
     dest_path = Path(dest)
     if one_file and dest_is_folder and kind_of(Path(expanded[0][0])) == "video" and not fmt:
         # one video into a folder: an image sequence there (PNG frames)
-        yield _task_for(Path(expanded[0][0]), dest_path, command, settings, explicit=True)
+        yield _task_for(Path(expanded[0][0]), dest_path, command, settings)
         return
     single = one_file and not dest_is_folder
     if single:
         src = Path(expanded[0][0])
-        yield _task_for(src, dest_path, command, settings, explicit=True)
+        yield _task_for(src, dest_path, command, settings)
         return
     if dest_path.exists() and not dest_path.is_dir():
         raise UsageError(f"{dest}: several inputs need a folder as DEST")
@@ -190,12 +190,12 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
                 except InputError as exc:
                     yield Result(str(f), None, "failed", str(exc))
                     continue
-                yield _unique(_task_for(f, out, command, settings, explicit=True), planned)
+                yield _unique(_task_for(f, out, command, settings), planned)
         else:
             k = kind_of(src) or "photo"
             ext = default_extension(command, k, src, fmt)
             out = dest_path / (src.stem + ext if ext else src.stem)
-            yield _unique(_task_for(src, out, command, settings, explicit=True), planned)
+            yield _unique(_task_for(src, out, command, settings), planned)
 
 
 def _unique(task: Task | Result, planned: set[str]) -> Task | Result:
@@ -215,7 +215,7 @@ def _unique(task: Task | Result, planned: set[str]) -> Task | Result:
     return task
 
 
-def _task_for(src: Path, out: Path, command: str, settings: Settings, explicit: bool) -> Task | Result:
+def _task_for(src: Path, out: Path, command: str, settings: Settings) -> Task | Result:
     k = kind_of(src) or "photo"
     if out.is_dir() and k == "photo":
         out = out / (src.stem + default_extension(command, k, src, settings.format))
