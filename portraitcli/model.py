@@ -81,6 +81,8 @@ class PortraitModel:
         options.log_severity_level = 3
         # no busy-waiting between runs: in a pipeline the other stages need those cycles
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # trained weights leave tiny activations: denormal arithmetic measured ~20% slower
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
