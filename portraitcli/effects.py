@@ -103,23 +103,44 @@ def _fusion_step(image, fore, back, alpha, radius):
     return np.clip(fore, 0, 1), back_mean
 
 
-def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Decontaminated foreground colour F and local background colour B (float32 [0, 1]) such
-    that rgb ~ alpha * F + (1 - alpha) * B, so that edges carry no trace of the old background.
-    The wide first pass runs at reduced resolution; the fine pass at full resolution."""
-    image = to_float(rgb[:, :, :3])
-    height, width = alpha.shape
-    scale = min(1.0, 640 / max(height, width))
-    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small_img = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
-    small_alpha = cv2.resize(alpha, small_size, interpolation=cv2.INTER_AREA)
-    wide = max(3, round(max(small_size) / 12))
-    fore_small, back_small = _fusion_step(small_img, small_img, small_img, small_alpha, wide)
-    fore = cv2.resize(fore_small, (width, height), interpolation=cv2.INTER_LINEAR)
-    back = cv2.resize(back_small, (width, height), interpolation=cv2.INTER_LINEAR)
-    fine = max(2, round(max(height, width) / 300))
-    fore, back_fine = _fusion_step(image, fore, back, alpha, fine)
-    return fore, back_fine
+def _small(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return cv2.resize(x, size, interpolation=cv2.INTER_AREA) if x.shape[1::-1] != size else x
+
+
+class ForegroundEstimate:
+    """Decontaminated foreground colour F and local background colour B, such that
+    rgb ~ alpha * F + (1 - alpha) * B, so edges carry no trace of the old background.
+
+    Both fusion passes run at a working resolution (long side <= work_side); full resolution
+    only receives the colour correction F - rgb, upsampled. The correction is smooth, while
+    the detail stays the photo's own, so a 12 MP photo costs a few full-size passes, not dozens.
+    """
+
+    def __init__(self, rgb: np.ndarray, alpha: np.ndarray, work_side: int = 1024):
+        height, width = alpha.shape
+        scale = min(1.0, work_side / max(height, width))
+        self.full_size = (width, height)
+        self.size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        self.image = to_float(_small(rgb[:, :, :3], self.size))
+        self.alpha = _small(alpha, self.size)
+        wide = max(3, round(max(self.size) / 12))
+        fore, back = _fusion_step(self.image, self.image, self.image, self.alpha, wide)
+        fine = max(2, round(max(self.size) / 300))
+        self.fore, _ = _fusion_step(self.image, fore, back, self.alpha, fine)
+        self.back = back
+
+    def foreground(self, rgb: np.ndarray, extra_correction: np.ndarray | None = None) -> np.ndarray:
+        """Full-resolution float32 F: the photo plus the upsampled colour correction."""
+        correction = self.fore - self.image
+        if extra_correction is not None:
+            correction = correction + extra_correction
+        correction = cv2.resize(correction, self.full_size, interpolation=cv2.INTER_LINEAR)
+        return np.clip(to_float(rgb[:, :, :3]) + correction, 0, 1)
+
+
+def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Full-resolution decontaminated foreground colour (float32 [0, 1])."""
+    return ForegroundEstimate(rgb, alpha).foreground(rgb)
 
 
 # --------------------------------------------------------------------------- effects
@@ -186,21 +207,23 @@ def replace_background(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarra
     """Composite the (decontaminated) person over background (same size and dtype as rgb).
     edge_match 0..1 shifts the colour of soft edges toward the new background's light, so a
     person lifted off a green wall carries no green fringe onto a beach."""
-    fore, old_back = estimate_foreground(rgb, alpha)
-    new_back = to_float(background)
+    estimate = ForegroundEstimate(rgb, alpha)
+    light = None
     if edge_match > 0:
-        sigma = max(2.0, max(alpha.shape) / 100)
-        light = cv2.GaussianBlur(new_back, (0, 0), sigma) - cv2.GaussianBlur(old_back, (0, 0), sigma)
-        edge = (alpha * (1 - alpha) * 4)[:, :, None]
-        fore = np.clip(fore + edge_match * edge * light, 0, 1)
-    a = alpha[:, :, None]
-    return from_float(fore * a + new_back * (1 - a), rgb.dtype)
+        # the light difference between new and old surroundings, on the soft edge only
+        sigma = max(2.0, max(estimate.size) / 100)
+        new_small = to_float(_small(background, estimate.size))
+        light = cv2.GaussianBlur(new_small, (0, 0), sigma) - cv2.GaussianBlur(estimate.back, (0, 0), sigma)
+        edge = (estimate.alpha * (1 - estimate.alpha) * 4)[:, :, None]
+        light = edge_match * edge * light
+    fore = estimate.foreground(rgb, light)
+    return composite(from_float(fore, rgb.dtype), np.ascontiguousarray(background), alpha)
 
 
 def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """RGBA: the decontaminated person with alpha, in the frame's dtype."""
-    fore, _ = estimate_foreground(rgb, alpha)
-    return from_float(np.dstack([fore, alpha]), rgb.dtype)
+    fore = estimate_foreground(rgb, alpha)
+    return np.dstack([from_float(fore, rgb.dtype), from_float(alpha, rgb.dtype)])
 
 
 def flatten(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:

@@ -15,19 +15,6 @@ import numpy as np
 WORKING_SIDE = 640
 
 
-def luminance(rgb: np.ndarray) -> np.ndarray:
-    """Float32 luminance in [0, 1] from uint8/uint16/float RGB."""
-    if rgb.ndim == 2:
-        gray = rgb
-    else:
-        gray = cv2.cvtColor(rgb[:, :, :3], cv2.COLOR_RGB2GRAY)
-    if gray.dtype == np.uint8:
-        return gray.astype(np.float32) * (1 / 255)
-    if gray.dtype == np.uint16:
-        return gray.astype(np.float32) * (1 / 65535)
-    return gray.astype(np.float32)
-
-
 def upsample(prob: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
 
@@ -49,10 +36,13 @@ def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 10, eps: float = 1e-
     radius is in working-resolution pixels; eps trades edge-snapping (small) for smoothness.
     """
     height, width = rgb.shape[:2]
-    guide_full = luminance(rgb)
+    grey = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb[:, :, :3], cv2.COLOR_RGB2GRAY)
+    unit = 1 / 255 if grey.dtype == np.uint8 else 1 / 65535 if grey.dtype == np.uint16 else 1.0
     scale = min(1.0, WORKING_SIDE / max(height, width))
     w_small, h_small = max(1, round(width * scale)), max(1, round(height * scale))
-    guide = cv2.resize(guide_full, (w_small, h_small), interpolation=cv2.INTER_AREA) if scale < 1 else guide_full
+    # fit at working resolution (resizing the 8-bit grey is far cheaper than a float copy)
+    small = cv2.resize(grey, (w_small, h_small), interpolation=cv2.INTER_AREA) if scale < 1 else grey
+    guide = small.astype(np.float32) * unit
     p = cv2.resize(sharpen(prob.astype(np.float32)), (w_small, h_small), interpolation=cv2.INTER_LINEAR)
 
     ksize = (2 * radius + 1, 2 * radius + 1)
@@ -69,7 +59,9 @@ def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 10, eps: float = 1e-
     if scale < 1:
         mean_a = cv2.resize(mean_a, (width, height), interpolation=cv2.INTER_LINEAR)
         mean_b = cv2.resize(mean_b, (width, height), interpolation=cv2.INTER_LINEAR)
-    alpha = mean_a * guide_full + mean_b
+    # alpha = a * I + b at full resolution, in two OpenCV passes with no float copy of I
+    alpha = cv2.multiply(mean_a, grey, dtype=cv2.CV_32F, scale=unit) if grey.dtype != np.float32 else mean_a * grey
+    cv2.add(alpha, mean_b, dst=alpha)
     return np.clip(alpha, 0.0, 1.0, out=alpha)
 
 

