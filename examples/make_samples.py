@@ -1,6 +1,6 @@
 """Rebuild the sample media in this folder from public-domain sources (run from the repo root):
 
-    python examples/make_samples.py
+    python examples/make_samples.py [OUT_DIR]   # default: this folder
 
 - astronaut.jpg: scikit-image's `astronaut` (NASA photo of Eileen Collins, public domain), as JPEG.
 - clip.mp4: 3 s, 480x270, 25 fps: the same portrait gliding over a studio backdrop generated here,
@@ -28,8 +28,12 @@ def backdrop(w: int, h: int, t: float) -> np.ndarray:
 
 
 def main():
+    import sys
+
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    out.mkdir(parents=True, exist_ok=True)
     photo = data.astronaut()
-    Image.fromarray(photo).save(HERE / "astronaut.jpg", quality=90)
+    Image.fromarray(photo).save(out / "astronaut.jpg", quality=90)
 
     w, h, fps, seconds = 480, 270, 25, 3
     person = cv2.resize(photo, (h, h), interpolation=cv2.INTER_AREA)
@@ -37,7 +41,7 @@ def main():
            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps), "-i", "-",
            "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=44100:duration={seconds}",
            "-c:v", "libx264", "-preset", "slow", "-crf", "26", "-pix_fmt", "yuv420p",
-           "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", str(HERE / "clip.mp4")]
+           "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", str(out / "clip.mp4")]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
     frames = fps * seconds
     for i in range(frames):

@@ -1,6 +1,6 @@
 """The README's before/after strip, made by portraitcli itself from examples/astronaut.jpg:
 
-    python examples/make_strip.py   # writes examples/strip.jpg
+    python examples/make_strip.py [OUT.jpg]   # default: examples/strip.jpg
 """
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def main():
             subprocess.run([sys.executable, "-m", "portraitcli", *args, str(src), str(out), "-q"], check=True)
             tiles.append(np.asarray(Image.open(out)))
     strip = contact_tile(tiles, height=220)
-    Image.fromarray(strip).save(HERE / "strip.jpg", quality=85)
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "strip.jpg"
+    Image.fromarray(strip).save(out, quality=85)
     print("labels:", " | ".join(name for name, _ in STEPS))
 
 

@@ -75,3 +75,18 @@ def test_api_example(tmp_path):
 @pytest.mark.parametrize("name", ["astronaut.jpg", "clip.mp4"])
 def test_samples_are_small(name):
     assert (EXAMPLES / name).stat().st_size < 300_000
+
+
+def test_sample_media_script_rebuilds_the_samples(tmp_path):
+    proc = run_example("make_samples.py", tmp_path, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert Image.open(tmp_path / "astronaut.jpg").size == (512, 512)
+    info = probe(tmp_path / "clip.mp4")
+    assert (info.width, info.height) == (480, 270) and info.has_audio and len(info.timestamps) == 75
+
+
+def test_strip_script_makes_the_readme_picture(tmp_path):
+    proc = run_example("make_strip.py", tmp_path / "strip.jpg", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    strip = Image.open(tmp_path / "strip.jpg")
+    assert strip.height == 220 and strip.width == 6 * 220  # six square tiles of the square sample

@@ -79,3 +79,13 @@ def test_contact_sheet(tmp_path, astronaut_rgb):
     img = np.asarray(Image.open(sheet))
     assert img.shape[0] == 3 * (160 + 4)  # one row per photo
     assert b"contact sheet" in proc.stderr
+
+
+def test_shell_completion_script_as_documented():
+    import subprocess
+
+    env = dict(os.environ, _PORTRAITCLI_COMPLETE="bash_source")
+    exe = os.path.join(os.path.dirname(__import__("sys").executable), "portraitcli")
+    proc = subprocess.run([exe], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 and "_portraitcli_completion" in proc.stdout
+    assert 'eval "$(_PORTRAITCLI_COMPLETE=bash_source portraitcli)"' in (ROOT / "README.md").read_text()
