@@ -153,7 +153,7 @@ def measure_live(clip: Path, seconds: float, loop_frames: int) -> None:
         renderer(rgb, segmenter.matte(rgb))
     camera = Camera(frames, FPS, int(seconds * FPS))
     sink = TimingSink()
-    stats = run_video(iter(camera), sink, segmenter, renderer, live=True)
+    stats = run_video(iter(camera), sink, segmenter, renderer, live=True, drop_stale=True)
     interval_ms = 1000 / FPS
     capture = [(sink.arrivals[i] - camera.captured[i]) * 1000 for i in sink.arrivals]
     pipeline = [s * 1000 for s in stats.latencies]
@@ -166,8 +166,10 @@ def measure_live(clip: Path, seconds: float, loop_frames: int) -> None:
                        rows, title=f"Live latency: blur at {width}x{height}, camera at {FPS} fps for {seconds:g} s "
                                    f"(frame interval {interval_ms:.1f} ms), provider {segmenter.provider}")
     offered = len(camera.captured) + camera.dropped
-    print(f"  frames offered {offered}, processed {stats.frames}, dropped by the camera {camera.dropped} "
-          f"({100 * camera.dropped / max(1, offered):.1f}%), output rate {stats.fps:.1f} fps\n", flush=True)
+    dropped = camera.dropped + stats.dropped
+    print(f"  frames offered {offered}, processed {stats.frames}, dropped {dropped} "
+          f"({100 * dropped / max(1, offered):.1f}%: {camera.dropped} by the camera, {stats.dropped} stale in the "
+          f"pipeline), output rate {stats.fps:.1f} fps\n", flush=True)
 
 
 # --------------------------------------------------------------------------- 3. memory

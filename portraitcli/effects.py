@@ -173,6 +173,32 @@ def _masked_background_blur(small: np.ndarray, weight: np.ndarray, sigma: float,
     return np.where(den3 > 1e-3, num / np.maximum(den3, 1e-6), fallback)
 
 
+def _downscale_by(image: np.ndarray, factor: int) -> np.ndarray:
+    """Area average over factor x factor blocks (OpenCV's fast integer path); the ragged
+    right and bottom edge, under factor pixels, is dropped."""
+    factor = min(factor, *image.shape[:2])  # a sliver of a photo still keeps one pixel
+    if factor <= 1:
+        return image
+    h, w = image.shape[0] // factor, image.shape[1] // factor
+    return cv2.resize(image[:h * factor, :w * factor], (max(1, w), max(1, h)), interpolation=cv2.INTER_AREA)
+
+
+def _blurred_background(small: np.ndarray, small_alpha: np.ndarray, sigma: float, bokeh: bool,
+                        highlight_gain: float, to_rgb=None, from_rgb=None) -> np.ndarray:
+    """The background alone, blurred, at the small working size (float32 [0, 1], 3 channels).
+    to_rgb/from_rgb convert other colour spaces for bokeh, which needs linear light."""
+    # exclude anything partly person (hair, motion blur) from the background sample
+    weight = np.clip(1.0 - small_alpha * 1.5, 0.0, 1.0) ** 2
+    if not bokeh:
+        return _masked_background_blur(small, weight, sigma, False)
+    rgb = to_rgb(small) if to_rgb else small
+    linear = rgb * rgb  # ~gamma 2 to linear light: highlights bloom, as through a lens
+    lum = linear.max(axis=2)
+    boost = 1.0 + highlight_gain * np.clip((lum - 0.6) / 0.4, 0, 1) ** 2
+    blurred = np.sqrt(np.clip(_masked_background_blur(linear * boost[:, :, None], weight, sigma, True), 0, 1))
+    return from_rgb(blurred) if from_rgb else blurred
+
+
 def blur_background(rgb: np.ndarray, alpha: np.ndarray, strength: float = 0.5, bokeh: bool = False,
                     highlight_gain: float = 6.0) -> np.ndarray:
     """Lens-like background blur. bokeh=True uses a disc kernel in linear light where bright
@@ -182,24 +208,43 @@ def blur_background(rgb: np.ndarray, alpha: np.ndarray, strength: float = 0.5, b
     if sigma < 0.5:
         return rgb.copy()
     # Work small: a wide blur loses nothing at reduced resolution and is far cheaper.
-    scale = min(1.0, 4.0 / sigma)
-    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = to_float(cv2.resize(rgb[:, :, :3], small_size, interpolation=cv2.INTER_AREA))
-    small_alpha = cv2.resize(alpha, small_size, interpolation=cv2.INTER_AREA)
-    # exclude anything partly person (hair, motion blur) from the background sample
-    weight = np.clip(1.0 - small_alpha * 1.5, 0.0, 1.0) ** 2
-    small_sigma = sigma * scale
-    if bokeh:
-        linear = small * small  # ~gamma 2 to linear light: highlights bloom, as through a lens
-        lum = linear.max(axis=2)
-        boost = 1.0 + highlight_gain * np.clip((lum - 0.6) / 0.4, 0, 1) ** 2
-        blurred = _masked_background_blur(linear * boost[:, :, None], weight, small_sigma, True)
-        blurred = np.sqrt(np.clip(blurred, 0, 1))
-    else:
-        blurred = _masked_background_blur(small, weight, small_sigma, False)
+    factor = max(1, int(sigma / 4))
+    small = to_float(_downscale_by(rgb[:, :, :3], factor))
+    small_alpha = _downscale_by(alpha, factor)
+    blurred = _blurred_background(small, small_alpha, sigma / factor, bokeh, highlight_gain)
     # back to the frame's dtype while still small: upsampling 8-bit is far cheaper than float
     back = cv2.resize(from_float(blurred, rgb.dtype), (width, height), interpolation=cv2.INTER_LINEAR)
     return composite(np.ascontiguousarray(rgb[:, :, :3]), back, alpha)
+
+
+def blur_background_i420(frame, alpha: np.ndarray, strength: float = 0.5, bokeh: bool = False,
+                         highlight_gain: float = 6.0):
+    """blur_background on an I420 video frame, plane by plane: luma blended at full
+    resolution, chroma at half, so no RGB copy of the frame is ever made."""
+    from portraitcli.frames import I420, rgb_to_yuv, yuv_to_rgb
+
+    height, width = alpha.shape
+    sigma = blur_radius(strength, height, width)
+    if sigma < 0.5:
+        return I420(frame.buffer.copy(), width, height)
+    factor = max(2, 2 * round(sigma / 7))  # even (chroma shrinks by factor / 2); sigma ~3.5 px small
+    y = _downscale_by(frame.y, factor)
+    u, v = _downscale_by(frame.u, factor // 2), _downscale_by(frame.v, factor // 2)
+    small = np.dstack([y, u, v]).astype(np.float32) * (1 / 255)
+    blurred = _blurred_background(
+        small, _downscale_by(alpha, factor), sigma / factor, bokeh, highlight_gain,
+        to_rgb=lambda yuv: yuv_to_rgb(*(yuv * 255).transpose(2, 0, 1), dtype=np.float32),
+        from_rgb=lambda rgb: rgb_to_yuv(rgb) * (1 / 255))
+    back = from_float(blurred, np.uint8)
+    out = I420.empty(width, height)
+    half = (width // 2, height // 2)
+    alpha_half = cv2.resize(alpha, half, interpolation=cv2.INTER_AREA)
+    planes = ((out.y, frame.y, (width, height), alpha), (out.u, frame.u, half, alpha_half),
+              (out.v, frame.v, half, alpha_half))
+    for channel, (dst, src, size, weight) in enumerate(planes):
+        back_plane = cv2.resize(np.ascontiguousarray(back[:, :, channel]), size, interpolation=cv2.INTER_LINEAR)
+        dst[...] = composite(np.ascontiguousarray(src), back_plane, weight)
+    return out
 
 
 def replace_background(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from portraitcli.frames import guide_of
+
 # The fit runs with the guide downscaled so its long side is at most this.
 WORKING_SIDE = 640
 
@@ -65,8 +67,10 @@ def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 10, eps: float = 1e-
     return np.clip(alpha, 0.0, 1.0, out=alpha)
 
 
-def full_resolution(prob: np.ndarray, rgb: np.ndarray, refine_edges: bool = True) -> np.ndarray:
-    """The one place that turns a model probability into a full-resolution alpha."""
+def full_resolution(prob: np.ndarray, frame, refine_edges: bool = True) -> np.ndarray:
+    """The one place that turns a model probability into a full-resolution alpha.
+    frame: the RGB array, or an I420 video frame (its luma is the guide)."""
+    rgb = guide_of(frame)
     if refine_edges:
         return refine(prob, rgb)
     return np.clip(upsample(prob.astype(np.float32), rgb.shape[1], rgb.shape[0]), 0.0, 1.0)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli.errors import ModelError
+from portraitcli.frames import I420, shrink
 
 log = logging.getLogger("portraitcli")
 
@@ -119,27 +120,33 @@ class PortraitModel:
         self._mul = (self.scale / self.std).reshape(3, 1, 1).astype(np.float32)
         self._add = (-self.mean / self.std).reshape(3, 1, 1).astype(np.float32)
 
-    def preprocess(self, rgb: np.ndarray) -> np.ndarray:
-        """HxWx3 uint8 RGB (any size) -> 3 x size x size float32, the network's input."""
-        import cv2
+    def shrink(self, frame) -> np.ndarray:
+        """An RGB array (any size and dtype) or an I420 frame -> size x size uint8 RGB: what
+        the network sees. Also the cheap thumbnail the temporal filter compares frames by."""
+        if isinstance(frame, I420):
+            return frame.small_rgb(self.size, self.size)
+        if frame.dtype != np.uint8:
+            frame = to_uint8(frame)
+        return shrink(frame[:, :, :3], self.size, self.size)
 
-        if rgb.dtype != np.uint8:
-            rgb = to_uint8(rgb)
-        factor = min(rgb.shape[:2]) // (2 * self.size)
-        if factor >= 2:
-            # OpenCV's integer-factor area path is ~4x faster on big photos; same result within 1 level
-            rgb = cv2.resize(rgb, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
-        interp = cv2.INTER_AREA if rgb.shape[0] > self.size else cv2.INTER_LINEAR
-        small = cv2.resize(rgb, (self.size, self.size), interpolation=interp)
+    def to_input(self, small: np.ndarray) -> np.ndarray:
+        """size x size uint8 RGB -> 3 x size x size float32, normalised as the metadata says."""
         if self.bgr:
             small = small[:, :, ::-1]
         x = small.transpose(2, 0, 1).astype(np.float32)
         return x * self._mul + self._add
 
-    def predict(self, rgb: np.ndarray) -> np.ndarray:
-        return self.predict_batch([rgb])[0]
+    def preprocess(self, frame) -> np.ndarray:
+        return self.to_input(self.shrink(frame))
 
-    def predict_batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+    def predict(self, frame) -> np.ndarray:
+        return self.predict_batch([frame])[0]
+
+    def predict_small(self, small: np.ndarray) -> np.ndarray:
+        """Probability map for an already shrunk size x size uint8 RGB image."""
+        return self.session.run(None, {self.input_name: self.to_input(small)[None]})[0][0, 0]
+
+    def predict_batch(self, frames: list) -> list[np.ndarray]:
         batch = np.stack([self.preprocess(f) for f in frames])
         out = self.session.run(None, {self.input_name: batch})[0]
         return [o[0] for o in out]

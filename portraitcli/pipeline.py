@@ -16,10 +16,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
+import cv2
 
 from portraitcli.matte import full_resolution
-from portraitcli.render import Renderer
 from portraitcli.segmenter import Segmenter
 
 _END = object()
@@ -31,21 +30,51 @@ class PipelineStats:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # source-to-sink seconds per frame
     scene_cuts: int = 0
+    dropped: int = 0  # stale camera frames skipped to keep latency down (drop_stale only)
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
 
 
-def upright(frame: np.ndarray, rotation: int) -> np.ndarray:
-    """The frame as it is displayed (ffmpeg rotation degrees, e.g. -90 or 270)."""
-    k = (rotation // 90) % 4
-    return np.ascontiguousarray(np.rot90(frame, k)) if k else frame
+class LatestSlot:
+    """A one-frame mailbox for live capture: a new frame replaces one not yet taken, since
+    a camera frame the model has not started on is stale once the next one exists. The
+    producer never blocks, so latency never includes a backlog."""
 
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._item = None
+        self._full = False
+        self._closed = False
+        self.dropped = 0
 
-def stored(frame: np.ndarray, rotation: int) -> np.ndarray:
-    k = (rotation // 90) % 4
-    return np.ascontiguousarray(np.rot90(frame, -k)) if k else frame
+    def put(self, item) -> None:
+        with self._cond:
+            if item is _END:
+                self._closed = True
+            else:
+                self.dropped += self._full
+                self._item, self._full = item, True
+            self._cond.notify()
+
+    def get(self):
+        with self._cond:
+            while not self._full and not self._closed:
+                self._cond.wait()
+            return self._take()
+
+    def get_nowait(self):
+        with self._cond:
+            if not self._full:
+                raise queue.Empty
+            return self._take()
+
+    def _take(self):
+        if self._full:
+            item, self._item, self._full = self._item, None, False
+            return item
+        return _END
 
 
 class _Stage(threading.Thread):
@@ -66,37 +95,41 @@ class _Stage(threading.Thread):
             self.out_q.put(_END)
 
 
-def run_video(frames, sink, segmenter: Segmenter, renderer: Renderer, rotation: int = 0,
-              live: bool = False, workers: int = 2, on_frame=None) -> PipelineStats:
-    """frames: iterable of (index, pts, rgb) in order; sink: has write(pixels, pts)."""
-    depth = 1 if live else 4
-    decoded: queue.Queue = queue.Queue(maxsize=depth)
-    modelled: queue.Queue = queue.Queue(maxsize=depth)
+def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
+              live: bool = False, workers: int = 2, on_frame=None, drop_stale: bool = False) -> PipelineStats:
+    """frames: iterable of (index, pts, frame) in order, frame an RGB array or an I420 frame in
+    its stored orientation (rotation: ffmpeg's display rotation); renderer(frame, alpha, index,
+    rotation) makes the output pixels; sink has write(pixels, pts).
+
+    live: shallow queues, so a frame leaves soon after it enters (streams, cameras).
+    drop_stale: for capture devices, the model always takes the newest frame and skips older
+    ones it has not started on; never for files or pipes, where every frame counts.
+    """
+    decoded = LatestSlot() if drop_stale else queue.Queue(maxsize=1 if live else 4)
+    modelled: queue.Queue = queue.Queue(maxsize=1 if live else 4)
     errors: list[BaseException] = []
     segmenter.reset()
     cuts_before = segmenter.smoother.scene_cuts  # the smoother's counter spans clips; report this one's
-    started = {}
 
     def source():
-        for index, pts, rgb in frames:
-            started[index] = time.perf_counter()
-            yield index, pts, rgb
+        for index, pts, frame in frames:
+            yield index, pts, frame, time.perf_counter()
 
     def model_stage():
         while True:
             item = decoded.get()
             if item is _END:
                 return
-            index, pts, rgb = item
-            view = upright(rgb, rotation)
-            prob = segmenter.model.predict(view)
-            prob = segmenter.smoother.smooth(prob, view)
-            yield index, pts, view, prob
+            index, pts, frame, started = item
+            yield index, pts, frame, started, segmenter.frame_probability(frame, rotation, video=True)
 
-    def composite(view, prob, index):
-        alpha = full_resolution(prob, view, segmenter.refine)
-        return stored(renderer(view, alpha, index), rotation)
+    def composite(frame, prob, index):
+        # frames stay in their stored orientation: only the network needs them upright
+        return renderer(frame, full_resolution(prob, frame, segmenter.refine), index, rotation)
 
+    # the stages already fill every core; OpenCV's own worker threads would only contend
+    cv2_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
     stages = [_Stage("decode", source, decoded, errors), _Stage("model", model_stage, modelled, errors)]
     for s in stages:
         s.start()
@@ -107,10 +140,10 @@ def run_video(frames, sink, segmenter: Segmenter, renderer: Renderer, rotation: 
 
     def drain(limit: int):
         while len(pending) > limit:
-            index, pts, fut = pending.popleft()
+            pts, started, fut = pending.popleft()
             sink.write(fut.result(), pts)
             stats.frames += 1
-            stats.latencies.append(time.perf_counter() - started.pop(index, time.perf_counter()))
+            stats.latencies.append(time.perf_counter() - started)
             if on_frame:
                 on_frame(stats.frames)
 
@@ -119,9 +152,10 @@ def run_video(frames, sink, segmenter: Segmenter, renderer: Renderer, rotation: 
             item = modelled.get()
             if item is _END:
                 break
-            index, pts, view, prob = item
-            pending.append((index, pts, pool.submit(composite, view, prob, index)))
-            drain(0 if live else workers + 1)
+            index, pts, frame, started, prob = item
+            pending.append((pts, started, pool.submit(composite, frame, prob, index)))
+            # live: frames overlap in the compositors but at most one waits behind another
+            drain(min(1, workers - 1) if live else workers + 1)
         drain(0)
     finally:
         for s in stages:
@@ -139,8 +173,10 @@ def run_video(frames, sink, segmenter: Segmenter, renderer: Renderer, rotation: 
             for s in stages:
                 s.join(timeout=0.02)
         pool.shutdown(wait=True, cancel_futures=True)
+        cv2.setNumThreads(cv2_threads)
     stats.seconds = time.perf_counter() - t0
     stats.scene_cuts = segmenter.smoother.scene_cuts - cuts_before
+    stats.dropped = getattr(decoded, "dropped", 0)
     if errors:
         raise errors[0]
     return stats

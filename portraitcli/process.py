@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli import effects
+from portraitcli.allocator import keep_freed_memory
 from portraitcli.errors import InputError
 from portraitcli.media import photo as photo_io
 from portraitcli.media.atomic import atomic_output
@@ -26,6 +27,7 @@ def looks_like_photo(head: bytes) -> bool:
 
 
 def run_task(task, worker) -> list[str]:
+    keep_freed_memory()
     if task.kind == "photo":
         return run_photo(task, worker)
     if task.kind == "video":
@@ -93,6 +95,9 @@ def run_photo(task, worker, data: bytes | None = None) -> list[str]:
 # --------------------------------------------------------------------------- video
 
 
+PLANAR_COMMANDS = ("blur", "segment")
+
+
 def _compositor(worker, alpha_out: bool):
     """The renderer, flattening cutouts when the destination has no alpha."""
     renderer = worker.renderer
@@ -100,8 +105,8 @@ def _compositor(worker, alpha_out: bool):
         return renderer
     colour = renderer.flatten_colour
 
-    def flat(rgb, alpha, index):
-        return effects.flatten(renderer(rgb, alpha, index), colour)
+    def flat(frame, alpha, index, rotation=0):
+        return effects.flatten(renderer(frame, alpha, index, rotation), colour)
 
     return flat
 
@@ -123,11 +128,14 @@ def run_video_file(task, worker) -> list[str]:
 
     s = worker.settings
     notes: list[str] = []
-    reader = VideoReader(task.source)
+    command = s.render.command
+    to_sequence = task.dest != "-" and _is_sequence_dest(task.dest)
+    # blur and segment work on the decoder's own 4:2:0 planes when the file has them: no
+    # colour conversion on the way in or out, and half the bytes through the pipes
+    reader = VideoReader(task.source, planar=command in PLANAR_COMMANDS and not to_sequence)
     try:
         info = reader.info
-        command = s.render.command
-        if task.dest != "-" and _is_sequence_dest(task.dest):
+        if to_sequence:
             folder = Path(task.dest.rstrip("/\\"))
             if info.has_audio:
                 notes.append("an image sequence holds no audio: audio not written")
@@ -150,17 +158,18 @@ def run_video_file(task, worker) -> list[str]:
         alpha_out = command == "cutout" and ext in ALPHA_CONTAINERS
         if command == "cutout" and not alpha_out:
             notes.append(f"{ext} cannot hold alpha: cutout composited onto {worker.renderer.flatten_colour}")
-        channels = 4 if alpha_out else 3
+        channels = 4 if alpha_out else 1 if command == "segment" else 3
         compositor = _compositor(worker, alpha_out)
         if task.dest == "-":
             writer = VideoWriter("-", info, channels, _encode_settings(s), audio_source=task.source,
-                                 container=s.format or s.stream_format)
+                                 container=s.format or s.stream_format, planar=reader.planar)
             _pump(reader, writer, worker, compositor, info)
             return notes
         dest = Path(task.dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(dest) as tmp:
-            writer = VideoWriter(tmp, info, channels, _encode_settings(s), audio_source=task.source, name=task.dest)
+            writer = VideoWriter(tmp, info, channels, _encode_settings(s), audio_source=task.source, name=task.dest,
+                                 planar=reader.planar)
             stats = _pump(reader, writer, worker, compositor, info)
         log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
         return notes
@@ -231,7 +240,8 @@ def run_live(task, worker) -> list[str]:
         try:
             from portraitcli.pipeline import run_video
 
-            run_video(iter(camera), sink, worker.segmenter, _compositor(worker, False), 0, live=True)
+            run_video(iter(camera), sink, worker.segmenter, _compositor(worker, False), 0, live=True,
+                      drop_stale=True)
         finally:
             sink.close()
     finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli import effects
+from portraitcli.frames import I420, stored
 from portraitcli.options import COMMANDS, RenderOptions
 
 
@@ -88,15 +89,22 @@ class Renderer:
         """1 for a matte, 4 for a cutout, 3 otherwise."""
         return {"segment": 1, "cutout": 4}.get(self.options.command, 3)
 
-    def __call__(self, rgb: np.ndarray, alpha: np.ndarray, index: int = 0) -> np.ndarray:
+    def __call__(self, frame, alpha: np.ndarray, index: int = 0, rotation: int = 0):
+        """frame: RGB array or I420 video frame (blur keeps I420; the others work in RGB);
+        rotation: the frame's display rotation, so a new background goes on the right way up."""
         o = self.options
         if o.command == "segment":
             return effects.matte_image(alpha, o.threshold, np.uint16 if o.sixteen_bit_matte else np.uint8)
         if o.command == "blur":
-            return effects.blur_background(rgb, alpha, o.strength, o.bokeh)
+            if isinstance(frame, I420):
+                return effects.blur_background_i420(frame, alpha, o.strength, o.bokeh)
+            return effects.blur_background(frame, alpha, o.strength, o.bokeh)
+        rgb = frame.to_rgb() if isinstance(frame, I420) else frame
         if o.command == "replace-bg":
             h, w = alpha.shape
-            back = self.background.frame(index, h, w, rgb.dtype, o.fit)
+            if (rotation // 90) % 2:
+                h, w = w, h
+            back = stored(self.background.frame(index, h, w, rgb.dtype, o.fit), rotation)
             return effects.replace_background(rgb, alpha, back, o.edge_match)
         return effects.cutout(rgb, alpha)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from portraitcli.frames import stored, upright
 from portraitcli.matte import full_resolution
 from portraitcli.model import PortraitModel
 from portraitcli.temporal import TemporalSmoother
@@ -45,14 +46,17 @@ class Segmenter:
     def matte(self, image, video: bool = False) -> np.ndarray:
         """Full-resolution float32 alpha in [0, 1] for one photo, or the next frame of a video."""
         rgb = as_rgb_array(image)
-        prob = self.model.predict(rgb)
-        return self.finish(prob, rgb, video)
+        return full_resolution(self.frame_probability(rgb, video=video), rgb, self.refine)
 
-    def finish(self, prob: np.ndarray, rgb: np.ndarray, video: bool = False) -> np.ndarray:
-        """Post-model steps, split out so a threaded pipeline can batch the model call."""
+    def frame_probability(self, frame, rotation: int = 0, video: bool = False) -> np.ndarray:
+        """The model's probability for a frame (RGB array or I420) at the model's resolution,
+        in the frame's stored orientation; the network itself sees the frame upright
+        (rotation in ffmpeg's degrees). In video it is smoothed against the previous frames."""
+        small = self.model.shrink(frame)
+        prob = stored(self.model.predict_small(upright(small, rotation)), rotation)
         if video:
-            prob = self.smoother.smooth(prob, rgb)
-        return full_resolution(prob, rgb, self.refine)
+            prob = self.smoother.smooth(prob, small)
+        return prob
 
     def reset(self) -> None:
         """Forget temporal state: call between unrelated clips."""

@@ -25,7 +25,7 @@ SCENE_CUT = 0.18
 
 
 class TemporalSmoother:
-    """Stateful filter: feed frames in order with smooth(prob, rgb); reset() between clips."""
+    """Stateful filter: feed frames in order with smooth(prob, image); reset() between clips."""
 
     def __init__(self, strength: float = 0.6):
         if not 0.0 <= strength <= 1.0:
@@ -39,19 +39,21 @@ class TemporalSmoother:
         self.previous = None
         self.previous_thumb = None
 
-    def _is_scene_cut(self, rgb: np.ndarray | None) -> bool:
-        if rgb is None:
+    def _is_scene_cut(self, image: np.ndarray | None) -> bool:
+        """image: any view of the frame; the model's small input is the cheap choice."""
+        if image is None:
             return False
-        thumb = cv2.resize(cv2.cvtColor(rgb[:, :, :3], cv2.COLOR_RGB2GRAY), (32, 32),
-                           interpolation=cv2.INTER_AREA).astype(np.float32)
-        thumb *= 1 / (255 if rgb.dtype == np.uint8 else 65535)
+        grey = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image[:, :, :3]), cv2.COLOR_RGB2GRAY)
+        thumb = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+        thumb *= 1 / (255 if image.dtype == np.uint8 else 65535 if image.dtype == np.uint16 else 1)
         cut = self.previous_thumb is not None and float(np.mean(np.abs(thumb - self.previous_thumb))) > SCENE_CUT
         self.previous_thumb = thumb
         return cut
 
-    def smooth(self, prob: np.ndarray, rgb: np.ndarray | None = None) -> np.ndarray:
+    def smooth(self, prob: np.ndarray, image: np.ndarray | None = None) -> np.ndarray:
+        """prob: this frame's model output; image: the frame (or its thumbnail) for scene cuts."""
         prob = prob.astype(np.float32, copy=False)
-        if self._is_scene_cut(rgb):
+        if self._is_scene_cut(image):
             self.scene_cuts += 1
             self.previous = None
         if self.strength == 0.0 or self.previous is None or self.previous.shape != prob.shape:

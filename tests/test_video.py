@@ -185,3 +185,84 @@ def test_failing_ffmpeg_reports_its_own_error(person_clip, tmp_path):
     line = [ln for ln in err.splitlines() if "bad.mp4" in ln]
     assert len(line) == 1 and "Encoder not found" in line[0] and "portraitcli-tmp" not in line[0]
     assert "Traceback" not in err and not out.exists() and list(tmp_path.glob(".bad*")) == []
+
+
+def decode_planes(path) -> np.ndarray:
+    """Frames as stored yuv420p bytes, (frames, H * 3/2, W)."""
+    info = probe(path, with_timestamps=False)
+    raw = subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "rawvideo",
+                          "-pix_fmt", "yuv420p", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, info.height * 3 // 2, info.width)
+
+
+def test_yuv420p_video_travels_planar_untouched_where_nothing_changes(person_clip, tmp_path):
+    """blur works on the decoder's own 4:2:0 planes: with no blur asked for, every sample of
+    every frame comes out exactly as decoded (no RGB round trip, no colour shift)."""
+    out = tmp_path / "same.mkv"
+    proc = run_portraitcli("blur", "--strength", "0", "--codec", "rawvideo", person_clip, out)
+    assert proc.returncode == 0, proc.stderr
+    assert probe(out, with_timestamps=False).pix_fmt == "yuv420p"
+    assert np.array_equal(decode_planes(out), decode_planes(person_clip))
+
+
+def test_planar_blur_matches_the_rgb_path(person_clip, tmp_path, astronaut_rgb, monkeypatch):
+    """The I420 blur and the RGB blur are the same effect: outputs agree to within rounding,
+    the person (left untouched) and the background (really blurred) alike."""
+    from portraitcli import effects, matte
+    from portraitcli.frames import I420
+    from portraitcli.media.video import VideoReader
+    from portraitcli.segmenter import Segmenter
+
+    seg = Segmenter()
+    with VideoReader(person_clip, planar=True) as planar_reader, VideoReader(person_clip) as rgb_reader:
+        assert planar_reader.planar and not rgb_reader.planar
+        (_, _, frame), (_, _, rgb) = next(iter(planar_reader)), next(iter(rgb_reader))
+    assert isinstance(frame, I420)
+    prob = seg.frame_probability(frame)
+    assert np.abs(prob - seg.frame_probability(rgb)).mean() < 0.01  # the model sees the same picture
+    alpha = matte.full_resolution(prob, frame)
+    via_planes = effects.blur_background_i420(frame, alpha, 0.5).to_rgb()
+    via_rgb = effects.blur_background(rgb, alpha, 0.5)
+    diff = np.abs(via_planes.astype(np.int16) - via_rgb).mean(axis=2)
+    assert diff.mean() < 3.0, diff.mean()
+    background = alpha < 0.05
+    assert np.abs(via_planes.astype(np.int16) - rgb)[background].mean() > 2  # it did blur
+
+
+def test_colour_tags_survive_the_planar_path(tmp_path, astronaut_rgb):
+    clip = make_person_clip(tmp_path / "bt709.mp4", astronaut_rgb, audio=False, extra_args=[
+        "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"])
+    tags = probe(clip, with_timestamps=False).colour
+    assert tags["-colorspace"] == "bt709" and tags["-color_range"] == "tv"
+    out = tmp_path / "out.mp4"
+    assert run_portraitcli("blur", clip, out).returncode == 0
+    assert probe(out, with_timestamps=False).colour == probe(clip, with_timestamps=False).colour
+
+
+def test_live_mailbox_keeps_only_the_newest_frame():
+    import threading
+    import time
+
+    from portraitcli.pipeline import _END, LatestSlot
+
+    slot = LatestSlot()
+    for i in range(5):
+        slot.put(i)  # a camera running ahead of a busy model
+    assert slot.get() == 4 and slot.dropped == 4
+    got = []
+
+    def consume():
+        while (item := slot.get()) is not _END:
+            got.append(item)
+            time.sleep(0.01)
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    for i in range(5, 40):
+        slot.put(i)
+        time.sleep(0.002)
+    slot.put(_END)
+    reader.join(5)
+    assert not reader.is_alive()
+    assert got == sorted(got) and got[-1] == 39  # in order, and the last frame is never lost
+    assert slot.dropped + len(got) == 39 and slot.dropped > 10

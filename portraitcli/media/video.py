@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli.errors import ExternalToolError, InputError
+from portraitcli.frames import I420
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts",
                     ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".mxf", ".nut", ".y4m", ".qt"}
@@ -66,6 +67,13 @@ class VideoInfo:
     video_codec: str = ""
     audio_codecs: list[str] = field(default_factory=list)
     timestamps: list[int] | None = None  # per frame, presentation order, in time_base units
+    pix_fmt: str = ""  # as decoded, e.g. yuv420p
+    colour: dict[str, str] = field(default_factory=dict)  # ffmpeg output options that tag it, e.g. -colorspace
+
+    @property
+    def planar_ok(self) -> bool:
+        """Frames can travel as I420 (8-bit 4:2:0, even size) without any conversion."""
+        return self.pix_fmt == "yuv420p" and self.width % 2 == 0 and self.height % 2 == 0 and self.width > 0
 
     @property
     def has_audio(self) -> bool:
@@ -102,6 +110,9 @@ def parse_ffmpeg_banner(text: str) -> VideoInfo:
             elif not seen_video and "attached pic" not in rest:
                 seen_video = True
                 info.video_codec = codec
+                fmt = re.search(r", ([a-z0-9_]+)(?:\(([^)]*)\))?, \d{1,5}x\d{1,5}", rest)
+                if fmt:
+                    info.pix_fmt, info.colour = fmt.group(1), _colour_tags(fmt.group(2) or "")
                 size = re.search(r", (\d{1,5})x(\d{1,5})", rest)
                 if size:
                     info.width, info.height = int(size.group(1)), int(size.group(2))
@@ -117,6 +128,21 @@ def parse_ffmpeg_banner(text: str) -> VideoInfo:
         if m and seen_video:
             info.rotation = int(round(float(m.group(1)))) % 360
     return info
+
+
+def _colour_tags(text: str) -> dict[str, str]:
+    """'tv, bt709, progressive' or 'tv, bt470bg/bt470bg/smpte170m' -> ffmpeg output options."""
+    tags = {}
+    for item in (t.strip() for t in text.split(",")):
+        if item in ("tv", "pc"):
+            tags["-color_range"] = item
+        elif re.fullmatch(r"(bt|smpte|gamma|iec|linear|fcc|ycgco|chroma|jedec|ebu|film|log|arib)[\w-]*(/[\w-]+/[\w-]+)?",
+                          item):
+            parts = item.split("/") if "/" in item else [item] * 3
+            for key, value in zip(("-colorspace", "-color_primaries", "-color_trc"), parts):
+                if value not in ("unknown", "reserved"):
+                    tags[key] = value
+    return tags
 
 
 def _nice_fraction(value: float) -> fractions.Fraction:
@@ -225,15 +251,18 @@ class VideoReader:
     Frames are the stored orientation; info.rotation says how to display them.
     """
 
-    def __init__(self, source: str | Path, audio_fd: int | None = None, stdin_head: bytes | None = None):
+    def __init__(self, source: str | Path, audio_fd: int | None = None, stdin_head: bytes | None = None,
+                 planar: bool = False):
         self.source = str(source)
         self.is_stream = self.source == "-"
         exe = ffmpeg_exe()
         if not self.is_stream:
             self.info = probe(Path(self.source))
+        # planar: frames as decoded (I420), for files whose probe says that needs no conversion
+        self.planar = planar and not self.is_stream and self.info.planar_ok
         args = [exe, "-hide_banner", "-nostats", "-loglevel", "info", "-noautorotate", "-i",
                 "pipe:0" if self.is_stream else self.source, "-map", "0:v:0", "-f", "rawvideo",
-                "-pix_fmt", "rgb24", "-fps_mode", "passthrough", "pipe:1"]
+                "-pix_fmt", "yuv420p" if self.planar else "rgb24", "-fps_mode", "passthrough", "pipe:1"]
         pass_fds = ()
         if audio_fd is not None:
             # live stream: the reader also passes the audio on, untouched, to the writer
@@ -254,7 +283,7 @@ class VideoReader:
                 self.close()
                 raise InputError(f"{self.source}: not a readable video stream "
                                  f"({self.process.error_text()})")
-        self.frame_bytes = self.info.width * self.info.height * 3
+        self.frame_bytes = self.info.width * self.info.height * 3 // (2 if self.planar else 1)
         self.frames_read = 0
 
     def __iter__(self):
@@ -273,7 +302,11 @@ class VideoReader:
             else:
                 pts = int(round(index * step))
             self.frames_read += 1
-            yield index, pts, np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3)
+            pixels = np.frombuffer(buf, np.uint8)
+            if self.planar:
+                yield index, pts, I420(pixels, info.width, info.height)
+            else:
+                yield index, pts, pixels.reshape(info.height, info.width, 3)
         rc = self.process.wait()
         if rc != 0 and self.frames_read == 0:
             raise InputError(f"{self.source}: ffmpeg could not decode it ({self.process.error_text()})")
@@ -391,23 +424,28 @@ class MatroskaRawMuxer:
     """The smallest Matroska writer that carries raw BGR(A) frames with exact timestamps
     (microseconds) into ffmpeg: a raw pipe has no timestamps, and we need VFR kept."""
 
-    def __init__(self, stream, width: int, height: int, channels: int):
+    # fourcc and bits per pixel of the raw layouts ffmpeg reads from a VFW track
+    LAYOUTS = {"bgr": (0, 24), "bgra": (0, 32), "i420": (int.from_bytes(b"I420", "little"), 12),
+               "gray": (int.from_bytes(b"Y800", "little"), 8)}
+
+    def __init__(self, stream, width: int, height: int, layout: str):
         self.stream = stream
         header = _el(0x1A45DFA3, _el(0x4286, 1) + _el(0x42F7, 1) + _el(0x42F2, 4) + _el(0x42F3, 8)
                      + _el(0x4282, "matroska") + _el(0x4287, 4) + _el(0x4285, 2))
         segment = _ebml_id(0x18538067) + b"\x01\xff\xff\xff\xff\xff\xff\xff"
         info = _el(0x1549A966, _el(0x2AD7B1, 1000) + _el(0x4D80, "portraitcli") + _el(0x5741, "portraitcli"))
         # BITMAPINFOHEADER, negative height = top-down rows, BI_RGB
-        bih = struct.pack("<IiiHHIIiiII", 40, width, -height, 1, 8 * channels, 0, width * height * channels,
+        fourcc, bits = self.LAYOUTS[layout]
+        bih = struct.pack("<IiiHHIIiiII", 40, width, -height, 1, bits, fourcc, width * height * bits // 8,
                           0, 0, 0, 0)
         video = _el(0xE0, _el(0xB0, width) + _el(0xBA, height))
         track = _el(0xAE, _el(0xD7, 1) + _el(0x73C5, 1) + _el(0x83, 1) + _el(0x9C, 0)
                     + _el(0x86, "V_MS/VFW/FOURCC") + _el(0x63A2, bih) + video)
         self.stream.write(header + segment + info + _el(0x1654AE6B, track))
 
-    def write(self, frame_bgr: np.ndarray, microseconds: int) -> None:
+    def write(self, pixels: np.ndarray, microseconds: int) -> None:
         block_head = b"\x81\x00\x00\x80"  # track 1, relative time 0, keyframe
-        data = frame_bgr.tobytes()
+        data = memoryview(np.ascontiguousarray(pixels)).cast("B")  # no copy into bytes
         block = _ebml_id(0xA3) + _ebml_size(len(block_head) + len(data)) + block_head
         timestamp = _el(0xE7, max(0, microseconds))
         cluster_size = len(timestamp) + len(block) + len(data)
@@ -464,7 +502,7 @@ class VideoWriter:
 
     def __init__(self, dest: str | Path, info: VideoInfo, channels: int, settings: EncodeSettings,
                  audio_source: str | Path | None = None, audio_fd: int | None = None, container: str | None = None,
-                 name: str | None = None):
+                 name: str | None = None, planar: bool = False):
         self.dest = str(dest)
         self.name = name or self.dest  # what users call it (dest may be a hidden temporary name)
         self.channels = channels
@@ -489,6 +527,9 @@ class VideoWriter:
             args += ["-map", "1:a?", "-map_metadata", "1"]
             args += audio_args(ext if not to_stdout else "." + (container or settings.stream_format), info.audio_codecs)
         args += video_codec_args(ext, channels == 4, settings)
+        if planar:
+            # the source's own samples go through untouched: keep its colour tags too
+            args += [item for pair in info.colour.items() for item in pair]
         args += ["-fps_mode", "passthrough"]
         if info.time_base and ext in (".mp4", ".mov", ".m4v"):
             args += ["-video_track_timescale", str(info.time_base.denominator)]
@@ -502,27 +543,33 @@ class VideoWriter:
         # 4:2:0 chroma needs even sizes: odd frames get their last row/column repeated
         codec = args[args.index("-c:v") + 1]
         self.pad = (info.height % 2, info.width % 2) if codec in ("libx264", "libvpx-vp9") else (0, 0)
+        self.planar = planar and channels == 3
+        self.layout = "i420" if self.planar else {1: "gray", 4: "bgra"}.get(channels, "bgr")
         self.process = FFmpegProcess(args, stdin=subprocess.PIPE, stdout=None,
                                      pass_fds=(audio_fd,) if audio_fd is not None else (), label=self.dest)
         self.muxer = MatroskaRawMuxer(self.process.proc.stdin, info.width + self.pad[1], info.height + self.pad[0],
-                                      4 if channels == 4 else 3)
+                                      self.layout)
         self.tb = info.time_base or fractions.Fraction(1, 90000)
         self.frames = 0
 
-    def write(self, pixels: np.ndarray, pts: int) -> None:
+    def write(self, pixels, pts: int) -> None:
+        """pixels: an I420 frame (planar writers), a grey matte, or RGB / RGBA."""
         import cv2
 
-        if pixels.ndim == 2:
-            bgr = cv2.cvtColor(pixels if pixels.dtype == np.uint8 else (pixels >> 8).astype(np.uint8),
-                               cv2.COLOR_GRAY2BGR)
+        if isinstance(pixels, I420):
+            raw = pixels.buffer if self.layout == "i420" else cv2.cvtColor(pixels.buffer, cv2.COLOR_YUV2BGR_I420)
+        elif pixels.ndim == 2:
+            raw = pixels if pixels.dtype == np.uint8 else (pixels >> 8).astype(np.uint8)
+            if self.layout != "gray":
+                raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
         elif pixels.shape[2] == 4:
-            bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
+            raw = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
         else:
-            bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+            raw = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
         if any(self.pad):
-            bgr = np.pad(bgr, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
+            raw = np.pad(raw, ((0, self.pad[0]), (0, self.pad[1])) + ((0, 0),) * (raw.ndim - 2), mode="edge")
         try:
-            self.muxer.write(bgr, int(round(pts * self.tb * 1_000_000)))
+            self.muxer.write(raw, int(round(pts * self.tb * 1_000_000)))
         except (BrokenPipeError, OSError):
             self.process.wait(timeout=10)
             raise ExternalToolError(f"{self.name}: ffmpeg encoder stopped ({self._ffmpeg_error()})") from None

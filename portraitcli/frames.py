@@ -1,0 +1,114 @@
+"""I420: a video frame kept in the 8-bit 4:2:0 planes the decoder produced.
+
+Most video is yuv420p. Converting every frame to RGB and back costs two full-frame colour
+conversions in ffmpeg and twice the pipe traffic, and the effects that only need light and
+colour in linear combinations (blur, the matte itself) work as well on Y, U and V directly:
+luma at full resolution, chroma at half. So the video path keeps such frames as I420 from
+decoder to encoder, bit-exact wherever the matte says "person".
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# BT.601 limited-range YUV <-> RGB (what ffmpeg assumes for untagged SD and what OpenCV's
+# I420 conversions use): only ever applied to small images (the model input, bokeh's blur).
+_YUV_TO_RGB = np.array([[1.164, 0.0, 1.596],
+                        [1.164, -0.392, -0.813],
+                        [1.164, 2.017, 0.0]], np.float32)
+_YUV_OFFSET = np.array([16.0, 128.0, 128.0], np.float32)
+
+
+class I420:
+    """One frame as ffmpeg's yuv420p rawvideo: Y (H x W), then U and V (H/2 x W/2), in one
+    contiguous (H * 3/2) x W uint8 buffer. Width and height are even."""
+
+    __slots__ = ("buffer", "width", "height")
+
+    def __init__(self, buffer: np.ndarray, width: int, height: int):
+        if width % 2 or height % 2:
+            raise ValueError("I420 frames need even width and height")
+        self.buffer = buffer.reshape(height * 3 // 2, width)
+        self.width, self.height = width, height
+
+    @classmethod
+    def empty(cls, width: int, height: int) -> "I420":
+        return cls(np.empty((height * 3 // 2, width), np.uint8), width, height)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.buffer[:self.height]
+
+    def _chroma(self, k: int) -> np.ndarray:
+        h, w = self.height, self.width
+        start = h * w + k * (h // 2) * (w // 2)
+        return self.buffer.reshape(-1)[start:start + (h // 2) * (w // 2)].reshape(h // 2, w // 2)
+
+    @property
+    def u(self) -> np.ndarray:
+        return self._chroma(0)
+
+    @property
+    def v(self) -> np.ndarray:
+        return self._chroma(1)
+
+    def to_rgb(self) -> np.ndarray:
+        """Full-resolution RGB (for effects that need it)."""
+        return cv2.cvtColor(self.buffer, cv2.COLOR_YUV2RGB_I420)
+
+    def small_rgb(self, width: int, height: int) -> np.ndarray:
+        """RGB at a small size, straight from the planes (no full-size conversion)."""
+        if width % 2 or height % 2:
+            return yuv_to_rgb(shrink(self.y, width, height), shrink(self.u, width, height),
+                              shrink(self.v, width, height))
+        half = (width // 2, height // 2)
+        small = np.concatenate([shrink(self.y, width, height).reshape(-1), shrink(self.u, *half).reshape(-1),
+                                shrink(self.v, *half).reshape(-1)])
+        return cv2.cvtColor(small.reshape(height * 3 // 2, width), cv2.COLOR_YUV2RGB_I420)
+
+
+def shrink(plane: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Area downscale, first by the largest integer factor (OpenCV's fast path), then the rest."""
+    h, w = plane.shape[:2]
+    factor = min(w // width, h // height)
+    if factor >= 2:
+        plane = cv2.resize(plane, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
+    if plane.shape[1] == width and plane.shape[0] == height:
+        return plane
+    interp = cv2.INTER_AREA if plane.shape[0] > height or plane.shape[1] > width else cv2.INTER_LINEAR
+    return cv2.resize(plane, (width, height), interpolation=interp)
+
+
+def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, dtype=np.uint8) -> np.ndarray:
+    """Planes of one size (uint8 or float 0..255) -> RGB (uint8, or float32 in [0, 1])."""
+    yuv = np.dstack([y, u, v]).astype(np.float32) - _YUV_OFFSET
+    rgb = yuv @ _YUV_TO_RGB.T
+    if dtype == np.uint8:
+        return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(rgb * (1 / 255), 0, 1)
+
+
+def rgb_to_yuv(rgb: np.ndarray) -> np.ndarray:
+    """float32 RGB in [0, 1] -> float32 YUV levels (0..255 scale), 3 channels."""
+    return (rgb * 255) @ np.linalg.inv(_YUV_TO_RGB).T.astype(np.float32) + _YUV_OFFSET
+
+
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """The image as displayed, given ffmpeg's rotation in degrees (e.g. -90 or 270)."""
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k)) if k else image
+
+
+def stored(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Inverse of upright: back to the orientation the frames are stored in."""
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, -k)) if k else image
+
+
+def guide_of(frame) -> np.ndarray:
+    """What edge-aware refinement follows: RGB itself, or the luma plane of an I420 frame."""
+    return frame.y if isinstance(frame, I420) else frame
