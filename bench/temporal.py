@@ -151,9 +151,12 @@ def evaluate_clip(clip: Clip, segmenter, strengths: list[float], scores: dict[fl
     previous: dict[float, np.ndarray] = {}
     truth_centres = [centroid(t) for t in clip.truth]
     for i, (rgb, truth) in enumerate(zip(clip.frames, clip.truth)):
-        prob = segmenter.model.predict(rgb)  # once per frame: the smoothers only differ after it
+        small = segmenter.model.shrink(rgb)  # what the CLI's pipeline gives the smoother
+        prob = segmenter.model.predict_small(small)  # once per frame: the smoothers only differ after it
         for s in strengths:
-            alpha = full_resolution(smoothers[s].smooth(prob, rgb), rgb, segmenter.refine)
+            smoother = smoothers[s]  # both passes, as the CLI's pipeline runs them
+            alpha = full_resolution(smoother.smooth(prob, small), rgb, segmenter.refine)
+            alpha = smoother.smooth_alpha(alpha, smoother.weight)
             sc = scores[s]
             pred = alpha > 0.5
             sc.iou.append(iou(pred, truth))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from portraitcli.frames import guide_of
+from portraitcli.frames import guide_of, shrink
 
 # The fit runs with the guide downscaled so its long side is at most this.
 WORKING_SIDE = 640
@@ -43,7 +43,7 @@ def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 10, eps: float = 1e-
     scale = min(1.0, WORKING_SIDE / max(height, width))
     w_small, h_small = max(1, round(width * scale)), max(1, round(height * scale))
     # fit at working resolution (resizing the 8-bit grey is far cheaper than a float copy)
-    small = cv2.resize(grey, (w_small, h_small), interpolation=cv2.INTER_AREA) if scale < 1 else grey
+    small = shrink(grey, w_small, h_small) if scale < 1 else grey
     guide = small.astype(np.float32) * unit
     p = cv2.resize(sharpen(prob.astype(np.float32)), (w_small, h_small), interpolation=cv2.INTER_LINEAR)
 

@@ -121,11 +121,17 @@ def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
             if item is _END:
                 return
             index, pts, frame, started = item
-            yield index, pts, frame, started, segmenter.frame_probability(frame, rotation, video=True)
+            prob = segmenter.frame_probability(frame, rotation, video=True)
+            yield index, pts, frame, started, prob, segmenter.smoother.weight
 
-    def composite(frame, prob, index):
+    def composite(frame, prob, weight, sequence, index):
         # frames stay in their stored orientation: only the network needs them upright
-        return renderer(frame, full_resolution(prob, frame, segmenter.refine), index, rotation)
+        alpha = None
+        try:
+            alpha = full_resolution(prob, frame, segmenter.refine)
+        finally:  # in frame order; a failed frame still passes the turn on
+            alpha = segmenter.smoother.smooth_alpha(alpha, weight, sequence)
+        return renderer(frame, alpha, index, rotation)
 
     # the stages already fill every core; OpenCV's own worker threads would only contend
     cv2_threads = cv2.getNumThreads()
@@ -147,13 +153,15 @@ def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
             if on_frame:
                 on_frame(stats.frames)
 
+    submitted = 0
     try:
         while True:
             item = modelled.get()
             if item is _END:
                 break
-            index, pts, frame, started, prob = item
-            pending.append((pts, started, pool.submit(composite, frame, prob, index)))
+            index, pts, frame, started, prob, weight = item
+            pending.append((pts, started, pool.submit(composite, frame, prob, weight, submitted, index)))
+            submitted += 1
             # live: frames overlap in the compositors but at most one waits behind another
             drain(min(1, workers - 1) if live else workers + 1)
         drain(0)
