@@ -69,6 +69,11 @@ def _describe_video(path: Path, dest_ext: str | None) -> dict:
     if info.rotation:
         plan.append(f"display rotation {info.rotation} deg: the model sees the upright picture, the output keeps "
                     "the stored frames and the same rotation tag")
+    if info.planar_ok:
+        plan.append(f"{info.pix_fmt}: blur and segment work on the decoder's own planes (no colour conversion)"
+                    + (f", colour tags kept ({', '.join(v for v in info.colour.values())})" if info.colour else ""))
+    else:
+        plan.append(f"{info.pix_fmt or 'unknown pixel format'}: frames converted to RGB for processing")
     if info.audio_codecs:
         how = "copied untouched" if audio_args(ext, info.audio_codecs) == ["-c:a", "copy"] else \
             f"re-encoded ({ext} cannot hold {', '.join(info.audio_codecs)})"
@@ -80,7 +85,8 @@ def _describe_video(path: Path, dest_ext: str | None) -> dict:
     return {"file": str(path), "kind": "video", "codec": info.video_codec, "size": [info.width, info.height],
             "display_size": list(info.upright_size), "fps": float(info.fps), "frames": len(stamps) or None,
             "variable_frame_rate": len(steps) > 1, "duration_s": info.duration, "rotation": info.rotation,
-            "audio": info.audio_codecs, "plan": plan}
+            "audio": info.audio_codecs, "pixel_format": info.pix_fmt or None,
+            "colour": " ".join(f"{k.lstrip('-')}={v}" for k, v in info.colour.items()) or None, "plan": plan}
 
 
 def format_text(d: dict) -> str:

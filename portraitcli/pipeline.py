@@ -106,6 +106,9 @@ def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
     ones it has not started on; never for files or pipes, where every frame counts.
     """
     decoded = LatestSlot() if drop_stale else queue.Queue(maxsize=1 if live else 4)
+    # capture: the model only picks up a frame when a compositor will be free for it, so no
+    # finished matte waits in a queue while newer frames arrive
+    in_flight = threading.Semaphore(max(1, workers)) if drop_stale else None
     modelled: queue.Queue = queue.Queue(maxsize=1 if live else 4)
     errors: list[BaseException] = []
     segmenter.reset()
@@ -117,6 +120,8 @@ def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
 
     def model_stage():
         while True:
+            if in_flight is not None:
+                in_flight.acquire()
             item = decoded.get()
             if item is _END:
                 return
@@ -148,6 +153,8 @@ def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
         while len(pending) > limit:
             pts, started, fut = pending.popleft()
             sink.write(fut.result(), pts)
+            if in_flight is not None:
+                in_flight.release()
             stats.frames += 1
             stats.latencies.append(time.perf_counter() - started)
             if on_frame:
@@ -168,6 +175,9 @@ def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
     finally:
         for s in stages:
             s.stop.set()
+        if in_flight is not None:
+            for _ in range(len(stages)):
+                in_flight.release()  # a model stage waiting for a free compositor must see the stop
         # unblock producers waiting on full queues until they end, so no stage thread is still
         # inside the model (native code) when an interrupted process exits
         deadline = time.monotonic() + 5

@@ -527,9 +527,9 @@ class VideoWriter:
             args += ["-map", "1:a?", "-map_metadata", "1"]
             args += audio_args(ext if not to_stdout else "." + (container or settings.stream_format), info.audio_codecs)
         args += video_codec_args(ext, channels == 4, settings)
-        if planar:
-            # the source's own samples go through untouched: keep its colour tags too
-            args += [item for pair in info.colour.items() for item in pair]
+        # keep the source's colour tags; for RGB frames they also make ffmpeg convert back to
+        # YUV with the source's own matrix, rather than BT.601 (a visible shift on HD video)
+        args += [item for pair in info.colour.items() for item in pair]
         args += ["-fps_mode", "passthrough"]
         if info.time_base and ext in (".mp4", ".mov", ".m4v"):
             args += ["-video_track_timescale", str(info.time_base.denominator)]
