@@ -4,7 +4,7 @@ Most video is yuv420p. Converting every frame to RGB and back costs two full-fra
 conversions in ffmpeg and twice the pipe traffic, and the effects that only need light and
 colour in linear combinations (blur, the matte itself) work as well on Y, U and V directly:
 luma at full resolution, chroma at half. So the video path keeps such frames as I420 from
-decoder to encoder, bit-exact wherever the matte says "person".
+decoder to encoder: samples an effect leaves alone come out exactly as decoded.
 """
 from __future__ import annotations
 
