@@ -15,6 +15,8 @@ from portraitcli.frames import guide_of, shrink
 
 # The fit runs with the guide downscaled so its long side is at most this.
 WORKING_SIDE = 640
+# Alpha this close to 0 or 1 (under one 8-bit level of difference) is snapped to it.
+SNAP = 1 / 255
 
 
 def upsample(prob: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -58,6 +60,12 @@ def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 10, eps: float = 1e-
     a = cov_ip / (var_i + eps)
     b = mean_p - a * mean_i
     mean_a, mean_b = box(a), box(b)
+    # stretch [SNAP, 1 - SNAP] onto [0, 1] (0.5 stays 0.5): alpha within one 8-bit level
+    # of 0 or 1 becomes exactly 0 or 1 at the clip below, so whole background and whole
+    # person are exact, and compositing can copy them instead of blending
+    stretch = 1.0 / (1.0 - 2 * SNAP)
+    mean_a *= stretch
+    mean_b = (mean_b - SNAP) * stretch
     if scale < 1:
         mean_a = cv2.resize(mean_a, (width, height), interpolation=cv2.INTER_LINEAR)
         mean_b = cv2.resize(mean_b, (width, height), interpolation=cv2.INTER_LINEAR)

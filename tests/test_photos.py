@@ -290,3 +290,16 @@ def test_refinement_follows_photo_edges(refine):
         assert abs(int(np.argmax(row > 0.5)) - 512) <= 2  # on the photo's edge
     else:
         assert width >= 12
+
+
+def test_clear_background_is_exactly_transparent(astronaut_rgb):
+    """Alpha within one 8-bit level of 0 is snapped to 0: a cutout's plain background is
+    exactly transparent, not a haze of 1/255 values, and the person's threshold is unchanged."""
+    from portraitcli.segmenter import Segmenter
+
+    canvas = np.full((512, 1024, 3), (90, 120, 150), np.uint8)
+    canvas[:, :512] = astronaut_rgb
+    alpha = Segmenter().matte(canvas)
+    plain = alpha[:, 700:]
+    assert (plain == 0).mean() > 0.9
+    assert (alpha[250:500, 150:350] > 0.5).mean() > 0.9  # the person is still there
