@@ -25,8 +25,11 @@ def upsample(prob: np.ndarray, width: int, height: int) -> np.ndarray:
 
 # Logit gain applied before the fit: the network's edges are a few model pixels wide and a
 # guided filter can only move an edge within its radius, so the ramp is narrowed first and
-# the filter then places it on the photo's own edge.
-EDGE_GAIN = 2.0
+# the filter then places it on the photo's own edge. It also firms up a person the model is
+# only 80% sure of inside (0.8 -> 0.985), where the blurred background would show through.
+# On ccp/val, gain 2 -> 3 -> 4: boundary F1 0.7855 -> 0.7871 -> 0.7878, MAE 0.0448 -> 0.0429
+# -> 0.0423, IoU equal; 3 keeps soft hair softer than the binary val masks would reward.
+EDGE_GAIN = 3.0
 
 
 def sharpen(prob: np.ndarray, gain: float = EDGE_GAIN) -> np.ndarray:
