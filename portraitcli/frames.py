@@ -17,6 +17,7 @@ _YUV_TO_RGB = np.array([[1.164, 0.0, 1.596],
                         [1.164, -0.392, -0.813],
                         [1.164, 2.017, 0.0]], np.float32)
 _YUV_OFFSET = np.array([16.0, 128.0, 128.0], np.float32)
+_RGB_TO_YUV = np.linalg.inv(_YUV_TO_RGB).astype(np.float32)
 
 
 class I420:
@@ -94,7 +95,7 @@ def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, dtype=np.uint8) -> n
 
 def rgb_to_yuv(rgb: np.ndarray) -> np.ndarray:
     """float32 RGB in [0, 1] -> float32 YUV levels (0..255 scale), 3 channels."""
-    return (rgb * 255) @ np.linalg.inv(_YUV_TO_RGB).T.astype(np.float32) + _YUV_OFFSET
+    return (rgb * 255) @ _RGB_TO_YUV.T + _YUV_OFFSET
 
 
 def upright(image: np.ndarray, rotation: int) -> np.ndarray:
