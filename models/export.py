@@ -34,6 +34,41 @@ PREPROCESSING = {
 }
 
 
+def anchor_upsampling_outputs(proto) -> int:
+    """Insert an identity 1x1 Conv after each ReLU that follows a ConvTranspose; returns how many.
+
+    The function is unchanged (exactly x). Why: onnxruntime's CPU provider runs Conv in its blocked
+    NCHWc layout but ConvTranspose in plain NCHW, so every decoder level after an upsampling fell
+    back to plain layout: the skip additions and the residual Add+ReLU could not be fused into the
+    convolutions, and layout reorders ran around each of them. A Conv right after the upsampling
+    moves the data back into the blocked layout, and onnxruntime then fuses the skip addition into
+    it. Measured: 9.6 -> 8.8 ms per 256x256 inference (1 thread; bench/model_latency.py).
+    """
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = proto.graph
+    weights = {t.name: t for t in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    relus = [n for n in graph.node if n.op_type == "Relu"
+             and getattr(producer.get(n.input[0]), "op_type", None) == "ConvTranspose"]
+    for relu in relus:
+        transpose = producer[relu.input[0]]
+        channels = numpy_helper.to_array(weights[transpose.input[1]]).shape[1]
+        before, after = relu.output[0], relu.output[0] + "_anchored"
+        for node in graph.node:
+            node.input[:] = [after if name == before else name for name in node.input]
+        identity = np.eye(channels, dtype=np.float32).reshape(channels, channels, 1, 1)
+        graph.initializer.append(numpy_helper.from_array(identity, relu.name + "_anchor_weight"))
+        anchor = helper.make_node("Conv", [before, relu.name + "_anchor_weight"], [after],
+                                  name=relu.name + "_anchor", kernel_shape=[1, 1])
+        nodes = list(graph.node)
+        nodes.insert(nodes.index(relu) + 1, anchor)
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return len(relus)
+
+
 def export(weights: Path, out: Path) -> str:
     import onnx
 
@@ -44,6 +79,7 @@ def export(weights: Path, out: Path) -> str:
                       output_names=["alpha"], opset_version=17, dynamo=False,
                       dynamic_axes={"image": {0: "batch"}, "alpha": {0: "batch"}})
     proto = onnx.load_from_string(buf.getvalue())
+    anchor_upsampling_outputs(proto)
     ops = {node.op_type for node in proto.graph.node}
     if not ops <= ALLOWED_OPS:
         raise SystemExit(f"unexpected ops in the graph: {sorted(ops - ALLOWED_OPS)}")

@@ -81,3 +81,22 @@ def test_no_checkerboard_on_flat_background():
     # the metric does see a grid when there is one
     grid = prob + 0.05 * (np.indices(prob.shape).sum(axis=0) % 2)
     assert checkerboard_energy(grid) > 0.2
+
+
+def test_layout_anchors_are_exact_identities():
+    """The 1x1 Convs models.export adds after each upsampling (for onnxruntime's blocked layout)
+    must not change the function: identity weights, no bias, right after ConvTranspose+ReLU."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(BUNDLED_MODEL))
+    weights = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    producer = {out: node for node in proto.graph.node for out in node.output}
+    anchors = [n for n in proto.graph.node if n.name.endswith("_anchor")]
+    assert len(anchors) == sum(n.op_type == "ConvTranspose" for n in proto.graph.node) == 5
+    for anchor in anchors:
+        assert anchor.op_type == "Conv" and len(anchor.input) == 2  # no bias
+        relu = producer[anchor.input[0]]
+        assert relu.op_type == "Relu" and producer[relu.input[0]].op_type == "ConvTranspose"
+        w = weights[anchor.input[1]]
+        assert np.array_equal(w[:, :, 0, 0], np.eye(w.shape[0], dtype=np.float32))
