@@ -28,11 +28,32 @@ def from_float(x: np.ndarray, dtype) -> np.ndarray:
     return np.clip(x * top + 0.5, 0, top).astype(dtype)
 
 
-def composite(front: np.ndarray, back: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """alpha * front + (1 - alpha) * back, in the dtype of front."""
+# Rows per band when compositing: small enough that a band's pixels stay in cache.
+_BAND = 32
+
+
+def _partial_spans(alpha: np.ndarray):
+    """(rows, columns) slices, one per band of rows, covering every pixel with alpha > 0.
+    Where a photo's matte is exactly 0 (most of a background, after matte.SNAP) the
+    composite is the background itself, so nothing there needs blending."""
+    height = alpha.shape[0]
+    for y0 in range(0, height, _BAND):
+        rows = slice(y0, min(height, y0 + _BAND))
+        used = np.flatnonzero(cv2.reduce(alpha[rows], 0, cv2.REDUCE_MAX)[0])
+        if used.size:
+            yield rows, slice(int(used[0]), int(used[-1]) + 1)
+
+
+def composite(front: np.ndarray, back: np.ndarray, alpha: np.ndarray, reuse_back: bool = False) -> np.ndarray:
+    """alpha * front + (1 - alpha) * back, in the dtype of front. reuse_back: back is a
+    scratch array the caller no longer needs, and receives the result (no full-size copy)."""
     if front.dtype in (np.uint8, np.float32) and back.dtype == front.dtype:
-        # cv2.blendLinear does the weighted sum in one fast pass for 8-bit and float
-        return cv2.blendLinear(front, back, alpha, 1.0 - alpha)
+        out = back if reuse_back else back.copy()
+        for rows, cols in _partial_spans(alpha):
+            weight = alpha[rows, cols]
+            # cv2.blendLinear does the weighted sum in one fast pass for 8-bit and float
+            out[rows, cols] = cv2.blendLinear(front[rows, cols], back[rows, cols], weight, 1.0 - weight)
+        return out
     a = alpha[:, :, None]
     return from_float(to_float(front) * a + to_float(back) * (1 - a), front.dtype)
 
@@ -174,9 +195,13 @@ def _masked_background_blur(small: np.ndarray, weight: np.ndarray, sigma: float,
 
 
 def _downscale_by(image: np.ndarray, factor: int) -> np.ndarray:
-    """Area average over factor x factor blocks (OpenCV's fast integer path); the ragged
-    right and bottom edge, under factor pixels, is dropped."""
+    """Area average over factor x factor blocks; the ragged right and bottom edge, under
+    factor pixels, is dropped. Factors of two go by halving (OpenCV's fastest path)."""
+    from portraitcli.frames import halve
+
     factor = min(factor, *image.shape[:2])  # a sliver of a photo still keeps one pixel
+    while factor % 2 == 0:
+        image, factor = halve(image), factor // 2
     if factor <= 1:
         return image
     h, w = image.shape[0] // factor, image.shape[1] // factor
@@ -214,7 +239,7 @@ def blur_background(rgb: np.ndarray, alpha: np.ndarray, strength: float = 0.5, b
     blurred = _blurred_background(small, small_alpha, sigma / factor, bokeh, highlight_gain)
     # back to the frame's dtype while still small: upsampling 8-bit is far cheaper than float
     back = cv2.resize(from_float(blurred, rgb.dtype), (width, height), interpolation=cv2.INTER_LINEAR)
-    return composite(np.ascontiguousarray(rgb[:, :, :3]), back, alpha)
+    return composite(np.ascontiguousarray(rgb[:, :, :3]), back, alpha, reuse_back=True)
 
 
 def blur_background_i420(frame, alpha: np.ndarray, strength: float = 0.5, bokeh: bool = False,
@@ -242,8 +267,9 @@ def blur_background_i420(frame, alpha: np.ndarray, strength: float = 0.5, bokeh:
     planes = ((out.y, frame.y, (width, height), alpha), (out.u, frame.u, half, alpha_half),
               (out.v, frame.v, half, alpha_half))
     for channel, (dst, src, size, weight) in enumerate(planes):
-        back_plane = cv2.resize(np.ascontiguousarray(back[:, :, channel]), size, interpolation=cv2.INTER_LINEAR)
-        dst[...] = composite(np.ascontiguousarray(src), back_plane, weight)
+        # the blurred plane is upsampled straight into the output, then the person blended over it
+        cv2.resize(np.ascontiguousarray(back[:, :, channel]), size, dst=dst, interpolation=cv2.INTER_LINEAR)
+        composite(np.ascontiguousarray(src), dst, weight, reuse_back=True)
     return out
 
 
@@ -275,7 +301,7 @@ def flatten(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
     """RGBA onto a solid colour: for outputs that cannot hold alpha (JPEG, mp4)."""
     alpha = to_float(rgba[:, :, 3])
     back = solid(colour, rgba.shape[0], rgba.shape[1], rgba.dtype)
-    return composite(np.ascontiguousarray(rgba[:, :, :3]), back, alpha)
+    return composite(np.ascontiguousarray(rgba[:, :, :3]), back, alpha, reuse_back=True)
 
 
 def matte_image(alpha: np.ndarray, threshold: float | None = None, dtype=np.uint8) -> np.ndarray:
@@ -307,5 +333,6 @@ def flatten_on_checkerboard(rgba: np.ndarray, cell: int = 16) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
     board = np.where(((yy // cell + xx // cell) % 2)[:, :, None] == 0, 200, 150).astype(np.uint8)
     board = np.repeat(board, 3, axis=2)
-    return composite(np.ascontiguousarray(rgba[:, :, :3]), board, rgba[:, :, 3].astype(np.float32) / 255)
+    return composite(np.ascontiguousarray(rgba[:, :, :3]), board, rgba[:, :, 3].astype(np.float32) / 255,
+                     reuse_back=True)
 
