@@ -303,3 +303,46 @@ def test_clear_background_is_exactly_transparent(astronaut_rgb):
     plain = alpha[:, 700:]
     assert (plain == 0).mean() > 0.9
     assert (alpha[250:500, 150:350] > 0.5).mean() > 0.9  # the person is still there
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_composite_matches_the_formula_and_copies_clear_background_exactly(astronaut_rgb, dtype):
+    """The compositor blends only band spans where alpha > 0: the result must still be
+    alpha * front + (1 - alpha) * back everywhere (8-bit: bit-exact), background where alpha is 0, and
+    the caller's background untouched unless it offered it as scratch."""
+    import cv2
+
+    from portraitcli import effects
+
+    front = astronaut_rgb if dtype == np.uint8 else astronaut_rgb.astype(np.float32) / 255
+    back = np.ascontiguousarray(front[::-1, ::-1])
+    h, w = front.shape[:2]
+    alpha = np.zeros((h, w), np.float32)
+    alpha[100:300, 150:350] = np.linspace(0, 1, 200, dtype=np.float32)[None, :]  # a ramp
+    alpha[350:420, 20:60] = 1.0  # a second, separate patch further down
+    alpha[300, 500] = 0.5  # a lone pixel at the far right of a band
+    expected = cv2.blendLinear(front, back, alpha, 1 - alpha)
+    same = np.array_equal if dtype == np.uint8 else lambda a, b: np.allclose(a, b, atol=1e-4)
+    kept = back.copy()
+    out = effects.composite(front, back, alpha)
+    assert np.array_equal(back, kept)
+    assert same(out, expected)
+    assert same(out[alpha == 0], back[alpha == 0])
+    scratch = back.copy()
+    assert effects.composite(front, scratch, alpha, reuse_back=True) is scratch
+    assert same(scratch, expected)
+
+
+def test_shrink_is_an_area_average_at_any_size():
+    from portraitcli.frames import shrink
+
+    rng = np.random.default_rng(3)
+    for h, w, at_least in ((3000, 4000, 11), (721, 1283, 2.8), (257, 300, 1)):
+        plane = rng.integers(0, 256, (h, w), dtype=np.uint8)
+        small = shrink(plane, 256, 256)
+        assert small.shape == (256, 256)
+        assert abs(float(small.mean()) - float(plane.mean())) < 1.0
+        # an average over every pixel, not a sample: noise falls with the side's factor
+        assert small.std() < 1.1 * plane.std() / at_least
+    flat = np.full((1001, 999, 3), 77, np.uint8)
+    assert np.all(shrink(flat, 100, 80) == 77)
