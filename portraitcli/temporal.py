@@ -98,8 +98,9 @@ class TemporalSmoother:
     def smooth_alpha(self, alpha: np.ndarray | None, weight: np.ndarray | None,
                      sequence: int | None = None) -> np.ndarray | None:
         """Second pass on the full-resolution alpha with the weights smooth() produced for the
-        same frame. sequence: the frame's position when several threads call this (each waits
-        for its turn); alpha None (that frame failed) only passes the turn on."""
+        same frame; alpha is overwritten with the result. sequence: the frame's position when
+        several threads call this (each waits for its turn); alpha None (that frame failed) only
+        passes the turn on."""
         with self._turn:
             if sequence is None:
                 sequence = self._sequence
@@ -112,7 +113,11 @@ class TemporalSmoother:
                 previous = self.previous_alpha
                 if weight is not None and previous is not None and previous.shape == alpha.shape:
                     full = cv2.resize(weight, alpha.shape[::-1], interpolation=cv2.INTER_LINEAR)
-                    alpha = cv2.add(previous, cv2.multiply(full, cv2.subtract(alpha, previous)))
+                    # previous + full * (alpha - previous), computed over the new alpha (the
+                    # caller's fresh array): no further full-size buffers per frame
+                    cv2.subtract(alpha, previous, dst=alpha)
+                    cv2.multiply(full, alpha, dst=alpha)
+                    cv2.add(previous, alpha, dst=alpha)
                 self.previous_alpha = alpha
                 return alpha
             finally:
