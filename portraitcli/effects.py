@@ -8,6 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from portraitcli.frames import halve
+
 # --------------------------------------------------------------------------- dtype helpers
 
 
@@ -201,10 +203,8 @@ def _masked_background_blur(small: np.ndarray, weight: np.ndarray, sigma: float,
 def _downscale_by(image: np.ndarray, factor: int) -> np.ndarray:
     """Area average over factor x factor blocks; the ragged right and bottom edge, under
     factor pixels, is dropped. Factors of two go by halving (OpenCV's fastest path)."""
-    from portraitcli.frames import halve
-
     factor = min(factor, *image.shape[:2])  # a sliver of a photo still keeps one pixel
-    while factor % 2 == 0:
+    while factor > 1 and factor % 2 == 0:
         image, factor = halve(image), factor // 2
     if factor <= 1:
         return image
