@@ -75,7 +75,7 @@ def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 10, eps: float = 1e-
         mean_b = cv2.resize(mean_b, (width, height), interpolation=cv2.INTER_LINEAR)
     # alpha = a * I + b at full resolution, in two OpenCV passes with no float copy of I, written
     # over a (no new full-size buffer: 12 MP refinement 57 -> 49 ms)
-    alpha = cv2.multiply(mean_a, grey, dst=mean_a, dtype=cv2.CV_32F, scale=unit if grey.dtype != np.float32 else 1.0)
+    alpha = cv2.multiply(mean_a, grey, dst=mean_a, dtype=cv2.CV_32F, scale=unit)
     cv2.add(alpha, mean_b, dst=alpha)
     return np.clip(alpha, 0.0, 1.0, out=alpha)
 
