@@ -38,12 +38,19 @@ def _partial_spans(alpha: np.ndarray):
     """(rows, columns) slices, one per band of rows, covering every pixel with alpha > 0.
     Where a photo's matte is exactly 0 (most of a background, after matte.SNAP) the
     composite is the background itself, so nothing there needs blending."""
-    height = alpha.shape[0]
-    for y0 in range(0, height, _BAND):
-        rows = slice(y0, min(height, y0 + _BAND))
-        used = np.flatnonzero(cv2.reduce(alpha[rows], 0, cv2.REDUCE_MAX)[0])
-        if used.size:
-            yield rows, slice(int(used[0]), int(used[-1]) + 1)
+    height, width = alpha.shape
+    whole = height // _BAND * _BAND
+    # each band's column maxima in one vectorised pass (a loop of per-band reductions cost
+    # as much as blending a 720p plane's background)
+    band_max = alpha[:whole].reshape(-1, _BAND, width).max(axis=1)
+    if whole < height:
+        band_max = np.vstack([band_max, alpha[whole:].max(axis=0, keepdims=True)])
+    used = band_max > 0
+    first = used.argmax(axis=1)
+    end = width - used[:, ::-1].argmax(axis=1)
+    for band in np.flatnonzero(used.any(axis=1)):
+        y0 = int(band) * _BAND
+        yield slice(y0, min(height, y0 + _BAND)), slice(int(first[band]), int(end[band]))
 
 
 def composite(front: np.ndarray, back: np.ndarray, alpha: np.ndarray, reuse_back: bool = False) -> np.ndarray:
@@ -189,14 +196,17 @@ def _masked_background_blur(small: np.ndarray, weight: np.ndarray, sigma: float,
     else:
         def spread(x):
             return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
-    num = spread(small * weight[:, :, None])
+    channels = small.shape[2]
+    # (OpenCV rather than numpy broadcasting throughout: 3-5x faster at video sizes)
+    num = spread(cv2.multiply(small, cv2.merge([weight] * channels)))
     den = spread(weight)
-    # (OpenCV rather than numpy broadcasting for the division: 5x faster at video sizes)
     inverse = cv2.divide(1.0, np.maximum(den, 1e-6))
-    out = cv2.multiply(num, cv2.merge([inverse] * small.shape[2]))
-    deep = den <= 1e-3  # deep inside the person, where no background is near
-    if deep.any():
-        out[deep] = spread(small)[deep]
+    out = cv2.multiply(num, cv2.merge([inverse] * channels))
+    # Deep inside the person no background is near, and alpha is (almost) 1 there: the
+    # person's own colour is the fill that cannot show as a seam. (A blur of the whole
+    # frame here cost as much as the background blur itself.)
+    deep = den <= 1e-3
+    np.copyto(out, small, where=deep[:, :, None])
     return out
 
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from portraitcli.errors import InputError, PortraitError
+from portraitcli.errors import InputError, ModelError, PortraitError
 from portraitcli.options import Settings
 
 log = logging.getLogger("portraitcli")
@@ -237,13 +237,24 @@ class Worker:
     """Per-process state: one model session, one renderer, reused for every file."""
 
     def __init__(self, settings: Settings, threads: int | None):
+        from concurrent.futures import ThreadPoolExecutor
+
         from portraitcli.render import Renderer
         from portraitcli.segmenter import Segmenter
 
         self.settings = settings
-        self.segmenter = Segmenter(settings.model, settings.device, settings.refine, settings.smooth, threads)
+        # The model session loads while the first file is opened and probed (a photo decoded,
+        # a video probed and its decoder started): they wait on different things.
+        loader = ThreadPoolExecutor(1, thread_name_prefix="model-load")
+        self._segmenter = loader.submit(Segmenter, settings.model, settings.device, settings.refine,
+                                        settings.smooth, threads)
+        loader.shutdown(wait=False)
         self.renderer = Renderer(settings.render)
         self.show_frames = False  # a per-file frame progress bar for videos (set by Batch on a TTY)
+
+    @property
+    def segmenter(self):
+        return self._segmenter.result()  # re-raises a failed load (e.g. a corrupt model) here
 
     def frame_progress(self, total: int, name: str):
         """A callback for each frame written, or None; call .close() on it when done."""
@@ -267,6 +278,8 @@ class Worker:
         try:
             notes = process.run_task(task, self)
             r = Result(task.source, task.dest, "done", notes=notes or [])
+        except ModelError:
+            raise  # no file can be processed without the model: the whole run stops
         except PortraitError as exc:
             r = Result(task.source, task.dest, "failed", _strip_name(str(exc), task.source))
         except (OSError, ValueError) as exc:

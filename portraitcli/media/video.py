@@ -160,10 +160,13 @@ def last_lines(text: str, count: int = 3) -> str:
 
 
 def probe(path: Path, with_timestamps: bool = True) -> VideoInfo:
-    """Stream facts of a file; with_timestamps also lists every frame's pts (demux only, fast)."""
+    """Stream facts of a file; with_timestamps also lists every frame's pts (demux only, fast).
+    Both come from one ffmpeg run: the banner on stderr, the packets' framecrc on stdout."""
     exe = ffmpeg_exe()
-    proc = subprocess.run([exe, "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True, text=True,
-                          errors="replace")
+    args = [exe, "-hide_banner", "-nostdin", "-i", str(path)]
+    if with_timestamps:
+        args += ["-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
+    proc = subprocess.run(args, capture_output=True, text=True, errors="replace")
     info = parse_ffmpeg_banner(proc.stderr)
     if not info.width:
         if "Invalid data" in proc.stderr or "moov atom not found" in proc.stderr or "Audio:" in proc.stderr:
@@ -171,21 +174,17 @@ def probe(path: Path, with_timestamps: bool = True) -> VideoInfo:
         else:
             reason = last_lines(proc.stderr, 1)
         raise InputError(f"{path}: not a readable video ({reason})")
-    if with_timestamps:
-        info.timestamps, tb = _packet_timestamps(exe, path)
+    if with_timestamps and proc.returncode == 0:
+        info.timestamps, tb = _packet_timestamps(proc.stdout)
         if tb is not None:
             info.time_base = tb
     return info
 
 
-def _packet_timestamps(exe: str, path: Path) -> tuple[list[int] | None, fractions.Fraction | None]:
-    proc = subprocess.run([exe, "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
-                           "-c", "copy", "-f", "framecrc", "-"], capture_output=True, text=True, errors="replace")
-    if proc.returncode != 0:
-        return None, None
+def _packet_timestamps(framecrc: str) -> tuple[list[int] | None, fractions.Fraction | None]:
     tb = None
     pts = []
-    for line in proc.stdout.splitlines():
+    for line in framecrc.splitlines():
         if line.startswith("#tb 0:"):
             num, den = line.split(":", 1)[1].strip().split("/")
             tb = fractions.Fraction(int(num), int(den))
