@@ -269,15 +269,15 @@ def blur_background_i420(frame, alpha: np.ndarray, strength: float = 0.5, bokeh:
     factor = max(2, 2 * round(sigma / 7))  # even (chroma shrinks by factor / 2); sigma ~3.5 px small
     y = _downscale_by(frame.y, factor)
     u, v = _downscale_by(frame.u, factor // 2), _downscale_by(frame.v, factor // 2)
-    small = np.dstack([y, u, v]).astype(np.float32) * (1 / 255)
+    small = cv2.merge([y, u, v]).astype(np.float32) * (1 / 255)
+    alpha_half = halve(alpha)  # the chroma planes' alpha, and the first step down for the blur
     blurred = _blurred_background(
-        small, _downscale_by(alpha, factor), sigma / factor, bokeh, highlight_gain,
+        small, _downscale_by(alpha_half, factor // 2), sigma / factor, bokeh, highlight_gain,
         to_rgb=lambda yuv: yuv_to_rgb(*(yuv * 255).transpose(2, 0, 1), dtype=np.float32),
         from_rgb=lambda rgb: rgb_to_yuv(rgb) * (1 / 255))
     back = from_float(blurred, np.uint8)
     out = I420.empty(width, height)
     half = (width // 2, height // 2)
-    alpha_half = cv2.resize(alpha, half, interpolation=cv2.INTER_AREA)
     planes = ((out.y, frame.y, (width, height), alpha), (out.u, frame.u, half, alpha_half),
               (out.v, frame.v, half, alpha_half))
     for channel, (dst, src, size, weight) in enumerate(planes):

@@ -50,7 +50,7 @@ def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 10, eps: float = 1e-
     w_small, h_small = max(1, round(width * scale)), max(1, round(height * scale))
     # fit at working resolution (resizing the 8-bit grey is far cheaper than a float copy)
     small = shrink(grey, w_small, h_small) if scale < 1 else grey
-    guide = small.astype(np.float32) * unit
+    guide = np.multiply(small, np.float32(unit), dtype=np.float32)
     p = cv2.resize(sharpen(prob.astype(np.float32)), (w_small, h_small), interpolation=cv2.INTER_LINEAR)
 
     ksize = (2 * radius + 1, 2 * radius + 1)
@@ -58,18 +58,18 @@ def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 10, eps: float = 1e-
     def box(x):
         return cv2.boxFilter(x, -1, ksize, borderType=cv2.BORDER_REFLECT)
 
+    # (OpenCV's element-wise ops throughout: 2-3x numpy's speed on these float images)
     mean_i, mean_p = box(guide), box(p)
-    var_i = box(guide * guide) - mean_i * mean_i
-    cov_ip = box(guide * p) - mean_i * mean_p
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    mean_a, mean_b = box(a), box(b)
-    # stretch [SNAP, 1 - SNAP] onto [0, 1] (0.5 stays 0.5): alpha within one 8-bit level
-    # of 0 or 1 becomes exactly 0 or 1 at the clip below, so whole background and whole
-    # person are exact, and compositing can copy them instead of blending
+    var_i = cv2.subtract(box(cv2.multiply(guide, guide)), cv2.multiply(mean_i, mean_i))
+    cov_ip = cv2.subtract(box(cv2.multiply(guide, p)), cv2.multiply(mean_i, mean_p))
+    # The stretch of [SNAP, 1 - SNAP] onto [0, 1] (0.5 stays 0.5) is folded into a and b,
+    # which the box filter keeps: alpha within one 8-bit level of 0 or 1 becomes exactly 0
+    # or 1 at the clip below, so whole background and whole person are exact, and
+    # compositing can copy them instead of blending.
     stretch = 1.0 / (1.0 - 2 * SNAP)
-    mean_a *= stretch
-    mean_b = (mean_b - SNAP) * stretch
+    a = cv2.divide(cov_ip, cv2.add(var_i, eps), scale=stretch)
+    b = cv2.addWeighted(mean_p, stretch, cv2.multiply(a, mean_i), -1.0, -SNAP * stretch)  # (b - SNAP) * stretch
+    mean_a, mean_b = box(a), box(b)
     if scale < 1:
         mean_a = cv2.resize(mean_a, (width, height), interpolation=cv2.INTER_LINEAR)
         mean_b = cv2.resize(mean_b, (width, height), interpolation=cv2.INTER_LINEAR)
