@@ -5,6 +5,8 @@ float32 HxW in [0, 1], and returns pixels of the frame's own dtype, so 16-bit ph
 """
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -222,6 +224,15 @@ def _downscale_by(image: np.ndarray, factor: int) -> np.ndarray:
     return cv2.resize(image[:h * factor, :w * factor], (max(1, w), max(1, h)), interpolation=cv2.INTER_AREA)
 
 
+def _blur_factor(sigma: float, bokeh: bool) -> int:
+    """How much to shrink a frame before blurring it by sigma px: a power of two (halving is
+    OpenCV's fast path, 3x the speed of other factors) that leaves sigma about 3.5 px at the
+    small size, where a Gaussian is still well sampled; bokeh works one step finer, so its
+    discs keep their edges."""
+    factor = 2 ** max(0, round(math.log2(max(sigma, 1.0) / 3.5)))
+    return max(1, factor // 2) if bokeh else factor
+
+
 def _blurred_background(small: np.ndarray, small_alpha: np.ndarray, sigma: float, bokeh: bool,
                         highlight_gain: float, to_rgb=None, from_rgb=None) -> np.ndarray:
     """The background alone, blurred, at the small working size (float32 [0, 1], 3 channels).
@@ -247,7 +258,7 @@ def blur_background(rgb: np.ndarray, alpha: np.ndarray, strength: float = 0.5, b
     if sigma < 0.5:
         return rgb.copy()
     # Work small: a wide blur loses nothing at reduced resolution and is far cheaper.
-    factor = max(1, int(sigma / 4))
+    factor = _blur_factor(sigma, bokeh)
     small = to_float(_downscale_by(rgb[:, :, :3], factor))
     small_alpha = _downscale_by(alpha, factor)
     blurred = _blurred_background(small, small_alpha, sigma / factor, bokeh, highlight_gain)
@@ -266,7 +277,7 @@ def blur_background_i420(frame, alpha: np.ndarray, strength: float = 0.5, bokeh:
     sigma = blur_radius(strength, height, width)
     if sigma < 0.5:
         return I420(frame.buffer.copy(), width, height)
-    factor = max(2, 2 * round(sigma / 7))  # even (chroma shrinks by factor / 2); sigma ~3.5 px small
+    factor = max(2, _blur_factor(sigma, bokeh))  # even: chroma shrinks by factor / 2
     y = _downscale_by(frame.y, factor)
     u, v = _downscale_by(frame.u, factor // 2), _downscale_by(frame.v, factor // 2)
     small = cv2.merge([y, u, v]).astype(np.float32) * (1 / 255)
