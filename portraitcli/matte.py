@@ -67,7 +67,7 @@ def refine(prob: np.ndarray, rgb: np.ndarray, radius: int = 10, eps: float = 1e-
     # or 1 at the clip below, so whole background and whole person are exact, and
     # compositing can copy them instead of blending.
     stretch = 1.0 / (1.0 - 2 * SNAP)
-    a = cv2.divide(cov_ip, cv2.add(var_i, eps), scale=stretch)
+    a = cv2.divide(cov_ip, var_i + np.float32(eps), scale=stretch)
     b = cv2.addWeighted(mean_p, stretch, cv2.multiply(a, mean_i), -1.0, -SNAP * stretch)  # (b - SNAP) * stretch
     mean_a, mean_b = box(a), box(b)
     if scale < 1:
