@@ -233,10 +233,10 @@ def run_live(task, worker) -> list[str]:
     from portraitcli.media.devices import CameraSource, open_live_sink
 
     s = worker.settings
-    camera = CameraSource(task.source)
+    camera = CameraSource(task.source, planar=s.render.command in PLANAR_COMMANDS)
     try:
         sink = open_live_sink(task.dest, camera.info, worker, preview=s.preview,
-                              encode=_encode_settings(s))
+                              encode=_encode_settings(s), planar=camera.planar)
         try:
             from portraitcli.pipeline import run_video
 

@@ -1,6 +1,7 @@
 """Live sources and sinks: webcams and capture devices in, virtual cameras and windows out.
 
-- CameraSource: 'webcam:N' or '/dev/videoN' through OpenCV (the bundled ffmpeg has no v4l2).
+- CameraSource: 'webcam:N' or '/dev/videoN' through OpenCV (the bundled ffmpeg has no v4l2),
+  as RGB or, for the effects that work on planes, I420.
 - V4L2LoopbackSink: a v4l2loopback device as a virtual camera, I420 frames written directly.
 - PreviewSink: a window, where a display exists (OpenCV's HighGUI, else Tk).
 Each is a context-managed iterable or a write()/close() sink, like the file readers/writers.
@@ -18,8 +19,36 @@ from portraitcli.errors import InputError, PortraitError
 from portraitcli.media.video import VideoInfo
 
 
+def camera_frame(bgr: np.ndarray, planar: bool):
+    """A captured BGR frame as the pipeline takes it: I420 (planar) or RGB."""
+    import cv2
+
+    from portraitcli.frames import I420
+
+    if planar:
+        height, width = bgr.shape[:2]
+        return I420(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), width, height)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def to_bgr(pixels) -> np.ndarray:
+    """A rendered frame (I420, grey matte, RGB or RGBA) as BGR for display."""
+    import cv2
+
+    from portraitcli.frames import I420
+
+    if isinstance(pixels, I420):
+        return cv2.cvtColor(pixels.buffer, cv2.COLOR_YUV2BGR_I420)
+    if pixels.ndim == 2:
+        return cv2.cvtColor(pixels if pixels.dtype == np.uint8 else (pixels >> 8).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(np.ascontiguousarray(pixels[:, :, :3]), cv2.COLOR_RGB2BGR)
+
+
 class CameraSource:
-    def __init__(self, spec: str):
+    """Frames from a capture device. planar: yield I420 frames (for effects that work on the
+    planes, like the file path): cheaper to blur and to hand to a v4l2loopback device than RGB."""
+
+    def __init__(self, spec: str, planar: bool = False):
         import cv2
 
         self.spec = spec
@@ -36,10 +65,9 @@ class CameraSource:
                               height=int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
                               fps=fractions.Fraction(fps).limit_denominator(1001),
                               time_base=fractions.Fraction(1, 1_000_000))
+        self.planar = planar and self.info.width % 2 == 0 and self.info.height % 2 == 0
 
     def __iter__(self):
-        import cv2
-
         start = time.monotonic()
         index = 0
         while True:
@@ -47,7 +75,7 @@ class CameraSource:
             if not ok:
                 break
             pts = int((time.monotonic() - start) * 1_000_000)
-            yield index, pts, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield index, pts, camera_frame(bgr, self.planar)
             index += 1
 
     def close(self):
@@ -94,11 +122,15 @@ class V4L2LoopbackSink:
             raise PortraitError(f"{device}: not a v4l2loopback output device ({exc.strerror})") from None
         self.device = device
 
-    def write(self, pixels: np.ndarray, pts: int) -> None:
+    def write(self, pixels, pts: int) -> None:
         import cv2
 
-        rgb = pixels[: self.height, : self.width, :3]
-        os.write(self.fd, cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420).tobytes())
+        from portraitcli.frames import I420
+
+        if not (isinstance(pixels, I420) and pixels.shape == (self.height, self.width)):
+            bgr = to_bgr(pixels)[: self.height, : self.width]
+            pixels = I420(cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2YUV_I420), self.width, self.height)
+        os.write(self.fd, pixels.buffer)  # I420 frames go out as they are
 
     def close(self) -> None:
         os.close(self.fd)
@@ -127,17 +159,18 @@ class PreviewSink:
             self.label.pack()
             self.backend = "tk"
 
-    def write(self, pixels: np.ndarray, pts: int) -> None:
+    def write(self, pixels, pts: int) -> None:
         import cv2
 
+        bgr = to_bgr(pixels)
         if self.backend == "opencv":
-            cv2.imshow(self.title, cv2.cvtColor(pixels[:, :, :3], cv2.COLOR_RGB2BGR))
+            cv2.imshow(self.title, bgr)
             if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                 raise KeyboardInterrupt
             return
         import tkinter
 
-        ok, png = cv2.imencode(".png", cv2.cvtColor(pixels[:, :, :3], cv2.COLOR_RGB2BGR))
+        ok, png = cv2.imencode(".png", bgr)
         self._image = tkinter.PhotoImage(data=png.tobytes())
         self.label.configure(image=self._image)
         self.root.update()
@@ -164,18 +197,20 @@ class TeeSink:
             s.close()
 
 
-def open_live_sink(dest: str, info: VideoInfo, worker, preview: bool, encode):
+def open_live_sink(dest: str, info: VideoInfo, worker, preview: bool, encode, planar: bool = False):
+    """planar: the frames will be I420 (an encoder then takes them without conversion)."""
     from portraitcli.media.video import VideoWriter
 
     sinks = []
+    channels = 1 if worker.renderer.output_channels == 1 else 3  # a matte, or a picture (cutouts flattened)
     if preview:
         sinks.append(PreviewSink())
     if dest.startswith("/dev/video"):
         sinks.append(V4L2LoopbackSink(dest, info.width, info.height))
     elif dest == "-":
-        sinks.append(VideoWriter("-", info, 3, encode, container=encode.stream_format))
+        sinks.append(VideoWriter("-", info, channels, encode, container=encode.stream_format, planar=planar))
     elif dest not in ("", "none", "null"):
-        sinks.append(VideoWriter(dest, info, 3, encode))
+        sinks.append(VideoWriter(dest, info, channels, encode, planar=planar))
     if not sinks:
         raise PortraitError("nothing to write to: give DEST or --preview")
     return TeeSink(sinks)
