@@ -367,3 +367,32 @@ def test_live_frames_convert_for_every_sink(astronaut_rgb):
     assert to_bgr(grey).shape == (240, 320, 3) and to_bgr(grey)[0, 0].tolist() == [200, 200, 200]
     rgba = np.dstack([bgr[:, :, ::-1], np.full((240, 320), 255, np.uint8)])
     assert np.array_equal(to_bgr(rgba), bgr)
+
+
+def test_virtual_camera_gets_i420_frames_of_its_size(tmp_path, astronaut_rgb):
+    """What a v4l2loopback device receives (no such device here: the sink writes to a file
+    instead of /dev/videoN, past the format ioctl): I420 frames of the device's size, whatever
+    the renderer produced."""
+    import os
+
+    import cv2
+
+    from portraitcli.frames import I420
+    from portraitcli.media.devices import V4L2LoopbackSink, camera_frame
+
+    rgb = cv2.resize(astronaut_rgb, (320, 240))
+    sink = object.__new__(V4L2LoopbackSink)
+    sink.width, sink.height = 320, 240
+    target = tmp_path / "virtual_camera.yuv"
+    sink.fd = os.open(target, os.O_WRONLY | os.O_CREAT)
+    planar = camera_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), planar=True)
+    sink.write(planar, 0)  # blur's I420 output goes out as it is
+    sink.write(rgb, 1)  # replace-bg / cutout: RGB
+    sink.write(np.full((240, 320), 255, np.uint8), 2)  # segment: a matte
+    sink.close()
+    data = np.frombuffer(target.read_bytes(), np.uint8).reshape(3, 240 * 3 // 2, 320)
+    assert np.array_equal(data[0], planar.buffer)
+    back = cv2.cvtColor(data[1], cv2.COLOR_YUV2RGB_I420)
+    assert np.abs(back.astype(int) - rgb).mean() < 3
+    matte = I420(data[2].copy(), 320, 240)
+    assert matte.y.min() > 230 and abs(int(matte.u.mean()) - 128) <= 1  # white, no colour
