@@ -20,8 +20,8 @@ from torch import nn
 ENCODER = ((16, 0), (32, 1), (64, 2), (128, 1), (256, 2))
 # residual blocks per decoder level, from 1/16 up to 1/2 resolution (the 1/2 level gets
 # none: its time is better spent on the output-resolution blocks below). With those, the
-# decoder has 8 blocks against the encoder's 6. (One block fewer at 1/16 and 1/8 in both
-# than the first design: 10% less latency; see models/README.md.)
+# decoder has 8 blocks against the encoder's 6. (The first design had one block more at
+# 1/16 and 1/32 in the encoder and at 1/16 and 1/8 in the decoder: 10% slower.)
 DECODER_BLOCKS = (2, 2, 2, 0)
 # channels and residual blocks at the full output resolution (anti-checkerboard).
 OUTPUT_CHANNELS, OUTPUT_BLOCKS = 8, 2
