@@ -128,8 +128,11 @@ class V4L2LoopbackSink:
         from portraitcli.frames import I420
 
         if not (isinstance(pixels, I420) and pixels.shape == (self.height, self.width)):
-            bgr = to_bgr(pixels)[: self.height, : self.width]
-            pixels = I420(cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2YUV_I420), self.width, self.height)
+            rgb_frame = not isinstance(pixels, I420) and pixels.ndim == 3 and pixels.dtype == np.uint8
+            # RGB converts straight to I420; anything else by way of its BGR display form
+            picture = (pixels[:, :, :3] if rgb_frame else to_bgr(pixels))[: self.height, : self.width]
+            code = cv2.COLOR_RGB2YUV_I420 if rgb_frame else cv2.COLOR_BGR2YUV_I420
+            pixels = I420(cv2.cvtColor(np.ascontiguousarray(picture), code), self.width, self.height)
         os.write(self.fd, pixels.buffer)  # I420 frames go out as they are
 
     def close(self) -> None:
