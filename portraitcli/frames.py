@@ -89,6 +89,15 @@ def shrink(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(plane, (width, height), interpolation=interp)
 
 
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """8-bit pixels from 8-bit, 16-bit or float [0, 1] ones (mattes and frames for display or encoding)."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    if pixels.dtype == np.uint16:
+        return (pixels >> 8).astype(np.uint8)
+    return np.clip(pixels.astype(np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
 def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, dtype=np.uint8) -> np.ndarray:
     """Planes of one size (uint8 or float 0..255) -> RGB (uint8, or float32 in [0, 1])."""
     yuv = np.dstack([y, u, v]).astype(np.float32) - _YUV_OFFSET

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli.errors import ModelError
-from portraitcli.frames import I420, shrink
+from portraitcli.frames import I420, shrink, to_uint8
 
 log = logging.getLogger("portraitcli")
 
@@ -151,10 +151,3 @@ class PortraitModel:
         out = self.session.run(None, {self.input_name: batch})[0]
         return [o[0] for o in out]
 
-
-def to_uint8(pixels: np.ndarray) -> np.ndarray:
-    if pixels.dtype == np.uint8:
-        return pixels
-    if pixels.dtype == np.uint16:
-        return (pixels >> 8).astype(np.uint8)
-    return np.clip(pixels.astype(np.float32) * 255 + 0.5, 0, 255).astype(np.uint8)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli import effects
+from portraitcli.frames import to_uint8
 from portraitcli.media.photo import format_for, read_photo, write_photo
 
 MAX_ROWS = 60
@@ -21,8 +22,7 @@ def make_sheet(pairs: list[tuple[str, str]], path: Path, row_height: int = 160) 
             matte = read_photo(Path(matte_path)).rgb[:, :, 0]
         except Exception:  # noqa: BLE001 - a sheet is best effort; the batch already reported failures
             continue
-        if matte.dtype != np.uint8:
-            matte = (matte >> 8).astype(np.uint8)
+        matte = to_uint8(matte)
         rgba = np.dstack([rgb, matte])
         rows.append(effects.contact_tile([rgb, matte, rgba], row_height))
     if not rows:

@@ -35,12 +35,12 @@ def to_bgr(pixels) -> np.ndarray:
     """A rendered frame (I420, grey matte, RGB or RGBA) as BGR for display."""
     import cv2
 
-    from portraitcli.frames import I420
+    from portraitcli.frames import I420, to_uint8
 
     if isinstance(pixels, I420):
         return cv2.cvtColor(pixels.buffer, cv2.COLOR_YUV2BGR_I420)
     if pixels.ndim == 2:
-        return cv2.cvtColor(pixels if pixels.dtype == np.uint8 else (pixels >> 8).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+        return cv2.cvtColor(to_uint8(pixels), cv2.COLOR_GRAY2BGR)
     return cv2.cvtColor(np.ascontiguousarray(pixels[:, :, :3]), cv2.COLOR_RGB2BGR)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli.errors import ExternalToolError, InputError
-from portraitcli.frames import I420
+from portraitcli.frames import I420, to_uint8
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts",
                     ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".mxf", ".nut", ".y4m", ".qt"}
@@ -558,7 +558,7 @@ class VideoWriter:
         if isinstance(pixels, I420):
             raw = pixels.buffer if self.layout == "i420" else cv2.cvtColor(pixels.buffer, cv2.COLOR_YUV2BGR_I420)
         elif pixels.ndim == 2:
-            raw = pixels if pixels.dtype == np.uint8 else (pixels >> 8).astype(np.uint8)
+            raw = to_uint8(pixels)
             if self.layout != "gray":
                 raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
         elif pixels.shape[2] == 4:
