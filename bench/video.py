@@ -8,8 +8,9 @@ memory against clip length.
    `ffmpeg -i clip.mp4 -c:v libx264 -preset veryfast -crf 20 -pix_fmt yuv420p -c:a copy` (the
    CLI's own default encoder settings), interleaved, median fps and the paired time ratio.
 2. Live latency: portraitcli.pipeline.run_video(live=True) in this process on 720p frames
-   (I420, as the capture source hands them to blur) delivered at 30 fps real-time, like a camera (a frame not taken in time is replaced by the
-   next: counted as dropped); capture-to-sink latency in ms and frame intervals.
+   (I420, as the capture source hands them to blur) delivered at 30 fps real-time, like a
+   camera (a frame not taken in time is replaced by the next: counted as dropped);
+   capture-to-sink latency in ms and frame intervals.
 3. Memory: peak RSS of the portraitcli process (and of its whole tree, ffmpeg included) for a
    short and a long clip of the same size: it should not grow with the length.
 """
@@ -140,23 +141,23 @@ def load_frames(clip: Path, count: int) -> list:
 
 
 def measure_live(clip: Path, seconds: float, loop_frames: int) -> None:
+    import cv2
+
+    from portraitcli.matte import full_resolution
+    from portraitcli.media.devices import camera_frame
     from portraitcli.options import RenderOptions
     from portraitcli.pipeline import run_video
     from portraitcli.render import Renderer
     from portraitcli.segmenter import Segmenter
 
-    import cv2
-
-    from portraitcli.media.devices import camera_frame
-
-    frames = load_frames(clip, loop_frames)
-    height, width = frames[0].shape[:2]
+    # the frames as `portraitcli blur /dev/video0` gets them from the capture device (I420)
+    frames = [camera_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), planar=True)
+              for rgb in load_frames(clip, loop_frames)]
+    height, width = frames[0].shape
     segmenter = Segmenter()
     renderer = Renderer(RenderOptions(command="blur"))
-    for rgb in frames[:3]:  # warm-up: first inference and allocations off the clock
-        renderer(rgb, segmenter.matte(rgb))
-    # the frames as `portraitcli blur /dev/video0` gets them from the capture device (I420)
-    frames = [camera_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), planar=True) for rgb in frames]
+    for frame in frames[:3]:  # warm-up of the same path: first inference and allocations off the clock
+        renderer(frame, full_resolution(segmenter.frame_probability(frame), frame))
     camera = Camera(frames, FPS, int(seconds * FPS))
     sink = TimingSink()
     stats = run_video(iter(camera), sink, segmenter, renderer, live=True, drop_stale=True)
