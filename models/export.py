@@ -69,10 +69,10 @@ def anchor_upsampling_outputs(proto) -> int:
     return len(relus)
 
 
-def export(weights: Path, out: Path) -> str:
+def export(weights: Path, out: Path, arch: str = "lean") -> str:
     import onnx
 
-    model = PortraitUNet().eval()
+    model = PortraitUNet(arch).eval()
     model.load_state_dict(torch.load(weights, map_location="cpu"))
     buf = io.BytesIO()
     torch.onnx.export(model, (torch.rand(1, 3, SIZE, SIZE),), buf, input_names=["image"],
@@ -111,6 +111,7 @@ def main(argv=None):
     parser.add_argument("--weights", type=Path, default=ROOT / "models" / "runs" / "main" / "final.pt",
                         help="state_dict saved by models.train (default: the main run's final.pt)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--arch", default="lean", help="layout name in models.net.ARCHES")
     args = parser.parse_args(argv)
     weights = args.weights
     if not weights.exists():
@@ -119,7 +120,7 @@ def main(argv=None):
         state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
         weights = weights.parent / "interim.pt"
         torch.save(state, weights)
-    export(weights, args.out)
+    export(weights, args.out, args.arch)
 
 
 if __name__ == "__main__":

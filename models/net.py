@@ -14,6 +14,8 @@ pointwise conv) so the un-normalised net trains stably.
 from __future__ import annotations
 
 import torch
+from dataclasses import dataclass
+
 from torch import nn
 
 # (channels, residual blocks) per encoder level; level 0 is at 1/2 resolution.
@@ -25,6 +27,21 @@ ENCODER = ((16, 0), (32, 1), (64, 2), (128, 1), (256, 2))
 DECODER_BLOCKS = (2, 2, 2, 0)
 # channels and residual blocks at the full output resolution (anti-checkerboard).
 OUTPUT_CHANNELS, OUTPUT_BLOCKS = 8, 2
+
+
+@dataclass(frozen=True)
+class Arch:
+    encoder: tuple = ENCODER
+    decoder_blocks: tuple = DECODER_BLOCKS
+    output_channels: int = OUTPUT_CHANNELS
+    output_blocks: int = OUTPUT_BLOCKS
+
+
+# Named layouts, so recipe comparisons (models/sweep.py) can try others; "lean" ships.
+ARCHES = {
+    "lean": Arch(),
+    "lite": Arch(encoder=((16, 0), (32, 1), (64, 2), (128, 1), (256, 1)), decoder_blocks=(2, 2, 1, 0)),
+}
 
 
 def separable(in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
@@ -55,26 +72,28 @@ def stage(ch: int, blocks: int) -> nn.Sequential:
 
 
 class PortraitUNet(nn.Module):
-    def __init__(self):
+    def __init__(self, arch: str | Arch = "lean"):
         super().__init__()
-        first_ch = ENCODER[0][0]
+        arch = ARCHES[arch] if isinstance(arch, str) else arch
+        encoder = arch.encoder
+        first_ch = encoder[0][0]
         self.stem = nn.Sequential(nn.Conv2d(3, first_ch, 3, 2, 1), nn.ReLU(inplace=True))
         self.down = nn.ModuleList()
-        self.encoder = nn.ModuleList([stage(*ENCODER[0])])
-        for (prev_ch, _), (ch, blocks) in zip(ENCODER, ENCODER[1:]):
+        self.encoder = nn.ModuleList([stage(*encoder[0])])
+        for (prev_ch, _), (ch, blocks) in zip(encoder, encoder[1:]):
             self.down.append(nn.Sequential(separable(prev_ch, ch, stride=2), nn.ReLU(inplace=True)))
             self.encoder.append(stage(ch, blocks))
         self.up = nn.ModuleList()
         self.decoder = nn.ModuleList()
-        channels = [ch for ch, _ in ENCODER]
-        for level, blocks in zip(range(len(ENCODER) - 1, 0, -1), DECODER_BLOCKS):
+        channels = [ch for ch, _ in encoder]
+        for level, blocks in zip(range(len(encoder) - 1, 0, -1), arch.decoder_blocks):
             self.up.append(nn.Sequential(
                 nn.ConvTranspose2d(channels[level], channels[level - 1], 2, 2), nn.ReLU(inplace=True)))
             self.decoder.append(stage(channels[level - 1], blocks))
         self.up_output = nn.Sequential(
-            nn.ConvTranspose2d(first_ch, OUTPUT_CHANNELS, 2, 2), nn.ReLU(inplace=True))
-        self.output_blocks = stage(OUTPUT_CHANNELS, OUTPUT_BLOCKS)
-        self.head = nn.Conv2d(OUTPUT_CHANNELS, 1, 1)
+            nn.ConvTranspose2d(first_ch, arch.output_channels, 2, 2), nn.ReLU(inplace=True))
+        self.output_blocks = stage(arch.output_channels, arch.output_blocks)
+        self.head = nn.Conv2d(arch.output_channels, 1, 1)
 
     def forward_logits(self, x: torch.Tensor) -> torch.Tensor:
         x = self.encoder[0](self.stem(x))
