@@ -146,20 +146,21 @@ def iou(pred: np.ndarray, truth: np.ndarray) -> float:
     return np.count_nonzero(pred & truth) / union if union else 1.0
 
 
-def evaluate_clip(clip: Clip, segmenter, strengths: list[float], scores: dict[float, Scores]) -> None:
+def evaluate_clip(clip: Clip, model, strengths: list[float], scores: dict[float, Scores]) -> None:
     from portraitcli.matte import full_resolution
-    from portraitcli.temporal import TemporalSmoother
+    from portraitcli.segmenter import Segmenter
 
-    smoothers = {s: TemporalSmoother(s) for s in strengths}
+    # one segmenter per strength, all sharing one model session
+    segmenters = {s: Segmenter(model, smooth=s) for s in strengths}
     previous: dict[float, np.ndarray] = {}
     truth_centres = [centroid(t) for t in clip.truth]
     for i, (rgb, truth) in enumerate(zip(clip.frames, clip.truth)):
-        small = segmenter.model.shrink(rgb)  # what the CLI's pipeline gives the smoother
-        prob = segmenter.model.predict_small(small)  # once per frame: the smoothers only differ after it
+        small = model.shrink(rgb)  # what the CLI's pipeline gives the smoother
+        prob = model.predict_small(small)  # once per frame: the segmenters only differ after it
         for s in strengths:
-            smoother = smoothers[s]  # both passes, as the CLI's pipeline runs them
-            alpha = full_resolution(smoother.smooth(prob, small), rgb, segmenter.refine)
-            alpha = smoother.smooth_alpha(alpha, smoother.weight)
+            seg = segmenters[s]  # both smoothing passes and the subject choice, as the CLI runs them
+            alpha = full_resolution(seg.follow(prob, small, video=True), rgb, seg.refine)
+            alpha = seg.smoother.smooth_alpha(alpha, seg.smoother.weight)
             sc = scores[s]
             pred = alpha > 0.5
             sc.iou.append(iou(pred, truth))
@@ -180,7 +181,7 @@ def evaluate_clip(clip: Clip, segmenter, strengths: list[float], scores: dict[fl
                     if speed > 0.5:
                         sc.trail_fast.append(float(np.dot(c_true - c_pred, velocity / speed)))
     for s in strengths:
-        scores[s].scene_cuts += smoothers[s].scene_cuts
+        scores[s].scene_cuts += segmenters[s].smoother.scene_cuts
 
 
 # --------------------------------------------------------------------------- main
@@ -212,9 +213,9 @@ def main() -> None:
     common.print_header("portraitcli temporal smoothing benchmark", {
         "clips": n_clips, "frames": n_frames, "seeds": seeds, "strengths": strengths, "noise": args.noise,
         "jpeg": args.jpeg, "scale": scale, "motion blur": not args.no_motion_blur, "data": args.data})
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.model import PortraitModel
 
-    segmenter = Segmenter()
+    model = PortraitModel()
     per_seed: list[dict[float, Scores]] = []
     for seed in range(seeds):
         scores = {s: Scores() for s in strengths}
@@ -222,7 +223,7 @@ def main() -> None:
             rgb, mask = load_pair(args.data, ident, scale)
             clip = make_clip(rgb, mask, n_frames, seed=1000 * seed + k, noise=args.noise, jpeg=args.jpeg,
                              motion_blur=not args.no_motion_blur)
-            evaluate_clip(clip, segmenter, strengths, scores)
+            evaluate_clip(clip, model, strengths, scores)
         per_seed.append(scores)
         base = scores[0.0]
         print(f"  seed {seed + 1}/{seeds}: " + ", ".join(

@@ -106,8 +106,9 @@ def median_ms(fn, arg, repeats: int = 30) -> float:
 
 
 def evaluate(images: Path, masks: Path, ids, peers: list[str], crops: bool, refine: bool = True,
-             model: str | None = None) -> dict:
+             model: str | None = None, subjects: str = "main") -> dict:
     from portraitcli.model import PortraitModel
+    from portraitcli.subjects import SubjectFilter
 
     ours = PortraitModel(model, device="cpu", threads=1)
     predictors = {"portraitcli": ours.predict}
@@ -116,6 +117,7 @@ def evaluate(images: Path, masks: Path, ids, peers: list[str], crops: bool, refi
 
         teacher = MediaPipeSelfie(num_threads=1)
         predictors["mediapipe-selfie"] = teacher.predict
+    choose = SubjectFilter(subjects)  # the CLI's photo path, for ours and the peer alike
     scores = {name: {"iou": [], "bf1": [], "mae": []} for name in predictors}
     sample = None
     for _, img, mask in load_pairs(images, masks, ids):
@@ -123,7 +125,7 @@ def evaluate(images: Path, masks: Path, ids, peers: list[str], crops: bool, refi
             img, mask = portrait_crop(img, mask)
         sample = img
         for name, predict in predictors.items():
-            alpha = full_resolution(predict(img), img, refine)
+            alpha = full_resolution(choose(predict(img)), img, refine)
             scores[name]["iou"].append(iou(alpha, mask))
             scores[name]["bf1"].append(boundary_f1(alpha, mask))
             scores[name]["mae"].append(mae(alpha, mask))
@@ -161,15 +163,18 @@ def main(argv=None):
     parser.add_argument("--crops", action="store_true", help="score head-and-shoulder crops of each photo")
     parser.add_argument("--no-refine", action="store_true", help="plain bilinear upsampling instead")
     parser.add_argument("--model", default=None, help="ONNX file (default: the bundled model)")
+    parser.add_argument("--subjects", choices=["main", "all"], default="main",
+                        help="as the CLI's --subjects (main: bystanders count as background)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     ids = args.list.read_text().split() if args.list else None
-    results = evaluate(args.images, args.masks, ids, args.peer, args.crops, not args.no_refine, args.model)
+    results = evaluate(args.images, args.masks, ids, args.peer, args.crops, not args.no_refine, args.model,
+                       args.subjects)
     if args.json:
         print(json.dumps(results, indent=2))
         return
     label = "head-and-shoulder crops" if args.crops else "full photos"
-    print(f"{label}, refinement {'off' if args.no_refine else 'on'}")
+    print(f"{label}, refinement {'off' if args.no_refine else 'on'}, subjects {args.subjects}")
     print(f"{'model':<20}{'photos':>7}{'IoU':>8}{'BF1':>8}{'MAE':>8}{'ms/inf':>8}{'checker':>10}")
     for name, r in results.items():
         print(f"{name:<20}{r['photos']:>7}{r['iou']:>8.4f}{r['boundary_f1']:>8.4f}{r['mae']:>8.4f}"

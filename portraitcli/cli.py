@@ -58,6 +58,9 @@ def common_options(func):
                      help="Edge-aware full-resolution matte (guided filter) instead of plain upsampling."),
         click.option("--smooth", type=click.FloatRange(0, 1), default=0.6, show_default=True,
                      help="Temporal smoothing in video, 0 = every frame on its own."),
+        click.option("--subjects", type=click.Choice(["main", "all"]), default="main", show_default=True,
+                     help="main: people far smaller than the largest (bystanders) count as background; "
+                          "all: everyone the model finds."),
         click.option("--crf", type=click.IntRange(0, 63), default=20, show_default=True, help="Video quality (lower is better)."),
         click.option("--preset", default="veryfast", show_default=True, help="x264 preset for video outputs."),
         click.option("--codec", help="Video codec (default from DEST: H.264 mp4, ProRes 4444 mov for cutouts, VP9 webm)."),
@@ -87,7 +90,7 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
     if fmt and fmt.lower().lstrip(".") in ("tif", "tiff") and command == "segment":
         render.sixteen_bit_matte = True
     settings = Settings(render=render, model=kw["model"], device=kw["device"], refine=kw["refine"],
-                        smooth=kw["smooth"], format=fmt.lower().lstrip(".") if fmt else None,
+                        smooth=kw["smooth"], subjects=kw["subjects"], format=fmt.lower().lstrip(".") if fmt else None,
                         overwrite=kw["overwrite"], jobs=kw["jobs"], quality=kw["quality"],
                         max_pixels=kw["max_pixels"], crf=kw["crf"], preset=kw["preset"], codec=kw["codec"],
                         preview=kw["preview"], dry_run=kw["dry_run"])

@@ -247,7 +247,7 @@ class Worker:
         # a video probed and its decoder started): they wait on different things.
         loader = ThreadPoolExecutor(1, thread_name_prefix="model-load")
         self._segmenter = loader.submit(Segmenter, settings.model, settings.device, settings.refine,
-                                        settings.smooth, threads)
+                                        settings.smooth, threads, settings.subjects)
         loader.shutdown(wait=False)
         self.renderer = Renderer(settings.render)
         self.show_frames = False  # a per-file frame progress bar for videos (set by Batch on a TTY)

@@ -28,6 +28,7 @@ class Settings:
     device: str = "auto"
     refine: bool = True
     smooth: float = 0.6
+    subjects: str = "main"  # "main": bystanders fade into the background; "all": everyone
     format: str | None = None
     overwrite: bool = False
     jobs: int = 0

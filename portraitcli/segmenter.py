@@ -1,4 +1,5 @@
-"""Segmenter: model -> full-resolution refinement -> (in video) temporal filter, in one object.
+"""Segmenter: model -> subject choice -> full-resolution refinement -> (in video) temporal
+filter, in one object.
 
 This is the Python API and the exact path the CLI and models.evaluate use:
 
@@ -14,6 +15,7 @@ import numpy as np
 from portraitcli.frames import stored, upright
 from portraitcli.matte import full_resolution
 from portraitcli.model import PortraitModel
+from portraitcli.subjects import SubjectFilter
 from portraitcli.temporal import TemporalSmoother
 
 
@@ -29,11 +31,14 @@ def as_rgb_array(image) -> np.ndarray:
 
 
 class Segmenter:
-    def __init__(self, model: str | None = None, device: str = "auto", refine: bool = True,
-                 smooth: float = 0.6, threads: int | None = None):
-        self.model = PortraitModel(model, device=device, threads=threads)
+    def __init__(self, model: str | PortraitModel | None = None, device: str = "auto", refine: bool = True,
+                 smooth: float = 0.6, threads: int | None = None, subjects: str = "main"):
+        """model: an ONNX path (None: the bundled one), or a loaded PortraitModel to share."""
+        self.model = model if isinstance(model, PortraitModel) else PortraitModel(model, device=device,
+                                                                                   threads=threads)
         self.refine = refine
         self.smoother = TemporalSmoother(smooth)
+        self.subjects = SubjectFilter(subjects)
 
     @property
     def provider(self) -> str:
@@ -52,13 +57,23 @@ class Segmenter:
     def frame_probability(self, frame, rotation: int = 0, video: bool = False) -> np.ndarray:
         """The model's probability for a frame (RGB array or I420) at the model's resolution,
         in the frame's stored orientation; the network itself sees the frame upright
-        (rotation in ffmpeg's degrees). In video it is smoothed against the previous frames."""
+        (rotation in ffmpeg's degrees). In video it is smoothed against the previous frames.
+        Bystanders are faded out unless the segmenter was made with subjects="all"."""
         small = self.model.shrink(frame)
         prob = stored(self.model.predict_small(upright(small, rotation)), rotation)
+        return self.follow(prob, small, video)
+
+    def follow(self, prob: np.ndarray, small: np.ndarray, video: bool = False) -> np.ndarray:
+        """What comes after the network: temporal smoothing (video; small is the frame at the
+        model's size) and the choice of subjects."""
         if video:
+            cuts = self.smoother.scene_cuts
             prob = self.smoother.smooth(prob, small)
-        return prob
+            if self.smoother.scene_cuts != cuts:
+                self.subjects.reset()  # who the subject is starts afresh with the scene
+        return self.subjects(prob, video)
 
     def reset(self) -> None:
         """Forget temporal state: call between unrelated clips."""
         self.smoother.reset()
+        self.subjects.reset()

@@ -1,0 +1,72 @@
+"""Which people the matte keeps: the main subjects (default) or everyone the model finds.
+
+Street and event photos have bystanders behind the subject, and the model finds them too. With
+"main", each person region (connected area of probability > 0.5 at the model's resolution) is
+kept when it is at least MAIN_SHARE of the largest region's area, or when it lies next to a kept
+region (a hand, bag or hair strand cut off from the body at 256x256); the others fade into the
+background, as a photographer isolating a subject would want. A group of people of similar size
+is all kept. In video the choice is sticky: a region overlapping one kept in the previous frame
+stays kept, so a person near the threshold does not blink in and out.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MODES = ("main", "all")
+# Smallest area, as a share of the largest person's, that still counts as a subject. On
+# ccp/val full-body street photos (bystanders labelled background), session 4 model, IoU /
+# boundary F1 with everyone kept 0.8926 / 0.8146; share 0.1: 0.8982 / 0.8269, 0.2: 0.9031 /
+# 0.8313, 0.3: 0.9048 / 0.8322 (head-and-shoulder crops: 0.9500 -> 0.9495 for all three).
+# 0.2 rather than 0.3: a child beside an adult can cover a quarter of the adult's area.
+MAIN_SHARE = 0.2
+# A smaller region this close to a kept one (model pixels) belongs to the same person.
+NEIGHBOUR = 4
+# How far a person may move between frames (model pixels) and still count as the same.
+MOTION = 6
+
+
+def _disk(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+class SubjectFilter:
+    """filter(prob, video) -> prob with non-subjects faded out; reset() between clips."""
+
+    def __init__(self, mode: str = "main", share: float = MAIN_SHARE):
+        if mode not in MODES:
+            raise ValueError(f"subjects must be one of {', '.join(MODES)}")
+        self.mode, self.share = mode, share
+        self.reset()
+
+    def reset(self) -> None:
+        self._previous: np.ndarray | None = None  # last frame's kept people, widened by MOTION
+
+    def __call__(self, prob: np.ndarray, video: bool = False) -> np.ndarray:
+        if self.mode == "all":
+            return prob
+        people = (prob > 0.5).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(people, connectivity=8)
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        keep = areas >= self.share * areas.max() if count > 1 else np.zeros(0, bool)
+        previous = self._previous if video and self._previous is not None \
+            and self._previous.shape == people.shape else None
+        if previous is not None:
+            inside = np.bincount(labels.ravel(), weights=previous.ravel(), minlength=count)[1:]
+            keep |= inside >= 0.5 * areas
+        if not keep.all():
+            kept = np.concatenate([[0], keep]).astype(np.uint8)[labels]
+            near = np.bincount(labels.ravel(), weights=cv2.dilate(kept, _disk(NEIGHBOUR)).ravel(),
+                               minlength=count)[1:]
+            keep |= near > 0
+        kept = np.concatenate([[0], keep]).astype(np.uint8)[labels]
+        if video:
+            self._previous = cv2.dilate(kept, _disk(MOTION))
+        if keep.all():
+            return prob
+        # fade the dropped people with their soft fringe, but never a kept person's fringe
+        dropped = people - kept
+        fade = cv2.dilate(dropped, _disk(2)) & (1 - cv2.dilate(kept, _disk(2)))
+        out = prob.copy()
+        out[fade.astype(bool)] = 0.0
+        return out

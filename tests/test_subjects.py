@@ -1,0 +1,93 @@
+"""--subjects: bystanders far smaller than the main person fade out, groups stay, video is sticky."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import run_portraitcli
+
+HEIGHT, WIDTH = 640, 1280
+
+
+@pytest.fixture(scope="module")
+def person(astronaut_rgb):
+    """The astronaut as a cutout (colour, alpha), cut by the model itself."""
+    from portraitcli.segmenter import Segmenter
+
+    return astronaut_rgb, Segmenter(subjects="all").matte(astronaut_rgb)
+
+
+@pytest.fixture(scope="module")
+def street():
+    from skimage import data
+
+    return cv2.resize(data.rocket(), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
+
+
+def scene(person, street, scales):
+    """People standing on the bottom edge, left to right, each scaled from 512 px; their boxes."""
+    rgb, alpha = person
+    canvas = street.astype(np.float32)
+    boxes, x = [], 20
+    for s in scales:
+        side = int(512 * s)
+        fg = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
+        a = cv2.resize(alpha, (side, side), interpolation=cv2.INTER_AREA)[:, :, None]
+        y = HEIGHT - side
+        canvas[y:, x:x + side] = fg * a + canvas[y:, x:x + side] * (1 - a)
+        boxes.append((slice(y, HEIGHT), slice(x, x + side)))
+        x += side + 150
+    return canvas.astype(np.uint8), boxes
+
+
+def test_bystander_fades_and_main_person_stays(person, street):
+    from portraitcli.segmenter import Segmenter
+
+    img, (main, bystander) = scene(person, street, (1.0, 0.4))
+    everyone = Segmenter(subjects="all").matte(img)
+    chosen = Segmenter().matte(img)  # default: main subjects
+    assert everyone[bystander].mean() > 0.1, "precondition: the model finds the small person"
+    assert chosen[bystander].mean() < 0.3 * everyone[bystander].mean()
+    assert abs(chosen[main].mean() - everyone[main].mean()) < 0.01
+
+
+def test_people_of_similar_size_are_all_kept(person, street):
+    from portraitcli.segmenter import Segmenter
+
+    img, boxes = scene(person, street, (1.0, 0.9))
+    everyone = Segmenter(subjects="all").matte(img)
+    chosen = Segmenter().matte(img)
+    for box in boxes:
+        assert everyone[box].mean() > 0.2
+        assert abs(chosen[box].mean() - everyone[box].mean()) < 0.01
+
+
+def test_video_keeps_a_subject_that_shrinks_back(person, street):
+    """A person who was a main subject stays one when they step back (no blinking out),
+    where a photo of the last frame alone would drop them."""
+    from portraitcli.segmenter import Segmenter
+
+    frames = [scene(person, street, (1.0, s)) for s in (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)]
+    video = Segmenter()
+    for img, _ in frames:
+        last = video.matte(img, video=True)
+    img, (_, bystander) = frames[-1]
+    photo = Segmenter().matte(img)
+    assert video.smoother.scene_cuts == 0
+    assert photo[bystander].mean() < 0.05, "precondition: alone, the last frame drops the small person"
+    assert last[bystander].mean() > 0.1
+
+
+def test_cli_subjects_option(tmp_path, person, street):
+    img, (_, bystander) = scene(person, street, (1.0, 0.4))
+    src = tmp_path / "street.png"
+    cv2.imwrite(str(src), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    means = {}
+    for mode in ("main", "all"):
+        out = tmp_path / f"{mode}.png"
+        result = run_portraitcli("segment", str(src), str(out), "--subjects", mode, "-q")
+        assert result.returncode == 0, result.stderr
+        means[mode] = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)[bystander].mean() / 255
+    assert means["all"] > 0.1
+    assert means["main"] < 0.3 * means["all"]
