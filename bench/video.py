@@ -157,7 +157,8 @@ def measure_live(clip: Path, seconds: float, loop_frames: int) -> None:
     segmenter = Segmenter()
     renderer = Renderer(RenderOptions(command="blur"))
     for frame in frames[:3]:  # warm-up of the same path: first inference and allocations off the clock
-        renderer(frame, full_resolution(segmenter.frame_probability(frame), frame))
+        renderer(frame, full_resolution(segmenter.frame_probability(frame, video=True), frame))
+    segmenter.reset()
     camera = Camera(frames, FPS, int(seconds * FPS))
     sink = TimingSink()
     stats = run_video(iter(camera), sink, segmenter, renderer, live=True, drop_stale=True)

@@ -3,7 +3,8 @@
     python -m models.evaluate --images ../shared/data/ccp/images --masks ../shared/data/ccp/masks \
         --list ../shared/data/ccp/val.txt --peer mediapipe [--crops]
 
-Scores at each photo's own resolution, after the same full-resolution refinement the CLI uses:
+Scores at each photo's own resolution, through the CLI's photo path (the network's output
+averaged with its mirror image's, bystanders faded out, full-resolution refinement):
 mean IoU (alpha > 0.5), boundary F1 (boundaries matched within a tolerance of 0.75% of the
 diagonal, as in the DAVIS benchmark) and MAE; plus median ms per inference (1 thread, batch 1)
 and the checkerboard energy of the raw output on flat backgrounds. --crops scores
@@ -106,32 +107,36 @@ def median_ms(fn, arg, repeats: int = 30) -> float:
 
 
 def evaluate(images: Path, masks: Path, ids, peers: list[str], crops: bool, refine: bool = True,
-             model: str | None = None, subjects: str = "main") -> dict:
-    from portraitcli.model import PortraitModel
+             model: str | None = None, subjects: str = "main", mirror: bool = True) -> dict:
+    """Scores each model on the CLI's photo path: probability (mirror-averaged unless
+    mirror=False), subject choice, full-resolution refinement. The peer gets the same steps."""
+    from portraitcli.segmenter import Segmenter
     from portraitcli.subjects import SubjectFilter
 
-    ours = PortraitModel(model, device="cpu", threads=1)
-    predictors = {"portraitcli": ours.predict}
+    ours = Segmenter(model, device="cpu", threads=1, subjects=subjects, mirror_photos=mirror)
+    # name -> (the probability the CLI's path gives a photo, one bare inference for timing)
+    predictors = {"portraitcli": (ours.frame_probability, ours.model.predict)}
     if "mediapipe" in peers:
         from models.teacher import MediaPipeSelfie
 
         teacher = MediaPipeSelfie(num_threads=1)
-        predictors["mediapipe-selfie"] = teacher.predict
-    choose = SubjectFilter(subjects)  # the CLI's photo path, for ours and the peer alike
+        choose = SubjectFilter(subjects)
+        predictors["mediapipe-selfie"] = (lambda img: choose(teacher.predict(img, flip_average=mirror)),
+                                          teacher.predict)
     scores = {name: {"iou": [], "bf1": [], "mae": []} for name in predictors}
     sample = None
     for _, img, mask in load_pairs(images, masks, ids):
         if crops:
             img, mask = portrait_crop(img, mask)
         sample = img
-        for name, predict in predictors.items():
-            alpha = full_resolution(choose(predict(img)), img, refine)
+        for name, (probability, _) in predictors.items():
+            alpha = full_resolution(probability(img), img, refine)
             scores[name]["iou"].append(iou(alpha, mask))
             scores[name]["bf1"].append(boundary_f1(alpha, mask))
             scores[name]["mae"].append(mae(alpha, mask))
     flat = flat_background_photo()
     results = {}
-    for name, predict in predictors.items():
+    for name, (_, predict) in predictors.items():
         s = scores[name]
         results[name] = {
             "photos": len(s["iou"]),
@@ -165,16 +170,19 @@ def main(argv=None):
     parser.add_argument("--model", default=None, help="ONNX file (default: the bundled model)")
     parser.add_argument("--subjects", choices=["main", "all"], default="main",
                         help="as the CLI's --subjects (main: bystanders count as background)")
+    parser.add_argument("--no-mirror", action="store_true",
+                        help="one inference per photo (the CLI averages it with the mirror image)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     ids = args.list.read_text().split() if args.list else None
     results = evaluate(args.images, args.masks, ids, args.peer, args.crops, not args.no_refine, args.model,
-                       args.subjects)
+                       args.subjects, not args.no_mirror)
     if args.json:
         print(json.dumps(results, indent=2))
         return
     label = "head-and-shoulder crops" if args.crops else "full photos"
-    print(f"{label}, refinement {'off' if args.no_refine else 'on'}, subjects {args.subjects}")
+    print(f"{label}, refinement {'off' if args.no_refine else 'on'}, subjects {args.subjects}, "
+          f"{'one inference' if args.no_mirror else 'mirror-averaged'}")
     print(f"{'model':<20}{'photos':>7}{'IoU':>8}{'BF1':>8}{'MAE':>8}{'ms/inf':>8}{'checker':>10}")
     for name, r in results.items():
         print(f"{name:<20}{r['photos']:>7}{r['iou']:>8.4f}{r['boundary_f1']:>8.4f}{r['mae']:>8.4f}"

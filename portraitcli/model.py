@@ -142,9 +142,14 @@ class PortraitModel:
     def predict(self, frame) -> np.ndarray:
         return self.predict_batch([frame])[0]
 
-    def predict_small(self, small: np.ndarray) -> np.ndarray:
-        """Probability map for an already shrunk size x size uint8 RGB image."""
-        return self.session.run(None, {self.input_name: self.to_input(small)[None]})[0][0, 0]
+    def predict_small(self, small: np.ndarray, mirrored: bool = False) -> np.ndarray:
+        """Probability map for an already shrunk size x size uint8 RGB image. mirrored: also run
+        the mirror image (one batch of two) and average the two maps."""
+        x = self.to_input(small)[None]
+        if not mirrored:
+            return self.session.run(None, {self.input_name: x})[0][0, 0]
+        out = self.session.run(None, {self.input_name: np.concatenate([x, x[:, :, :, ::-1]])})[0]
+        return (out[0, 0] + out[1, 0, :, ::-1]) * np.float32(0.5)
 
     def predict_batch(self, frames: list) -> list[np.ndarray]:
         batch = np.stack([self.preprocess(f) for f in frames])

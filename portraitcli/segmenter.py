@@ -32,13 +32,18 @@ def as_rgb_array(image) -> np.ndarray:
 
 class Segmenter:
     def __init__(self, model: str | PortraitModel | None = None, device: str = "auto", refine: bool = True,
-                 smooth: float = 0.6, threads: int | None = None, subjects: str = "main"):
-        """model: an ONNX path (None: the bundled one), or a loaded PortraitModel to share."""
+                 smooth: float = 0.6, threads: int | None = None, subjects: str = "main",
+                 mirror_photos: bool = True):
+        """model: an ONNX path (None: the bundled one), or a loaded PortraitModel to share.
+        mirror_photos: a photo also runs mirrored and the two are averaged (ccp/val IoU +0.002,
+        boundary F1 +0.004, crops +0.003 / +0.009, for one more inference); video frames run
+        once, to stay real-time."""
         self.model = model if isinstance(model, PortraitModel) else PortraitModel(model, device=device,
                                                                                    threads=threads)
         self.refine = refine
         self.smoother = TemporalSmoother(smooth)
         self.subjects = SubjectFilter(subjects)
+        self.mirror_photos = mirror_photos
 
     @property
     def provider(self) -> str:
@@ -60,7 +65,8 @@ class Segmenter:
         (rotation in ffmpeg's degrees). In video it is smoothed against the previous frames.
         Bystanders are faded out unless the segmenter was made with subjects="all"."""
         small = self.model.shrink(frame)
-        prob = stored(self.model.predict_small(upright(small, rotation)), rotation)
+        mirrored = self.mirror_photos and not video
+        prob = stored(self.model.predict_small(upright(small, rotation), mirrored), rotation)
         return self.follow(prob, small, video)
 
     def follow(self, prob: np.ndarray, small: np.ndarray, video: bool = False) -> np.ndarray:

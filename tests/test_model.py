@@ -41,6 +41,22 @@ def test_dynamic_batch_matches_single():
     assert np.allclose(batch[1], model.predict(frames[1]), atol=1e-5)
 
 
+def test_mirror_averaged_photo_probability_is_mirror_symmetric(astronaut_rgb):
+    """A photo's map averages the network's output with its mirror image's: mirroring the photo
+    mirrors the map exactly, which one inference alone does not do."""
+    from portraitcli.segmenter import Segmenter
+
+    seg = Segmenter(device="cpu", threads=1, subjects="all")
+    mirrored = np.ascontiguousarray(astronaut_rgb[:, ::-1])
+    both = seg.frame_probability(astronaut_rgb), seg.frame_probability(mirrored)
+    assert np.allclose(both[0], both[1][:, ::-1], atol=1e-5)
+    single = seg.model.predict(astronaut_rgb), seg.model.predict(mirrored)
+    assert np.abs(single[0] - single[1][:, ::-1]).max() > 1e-3  # precondition: the network is not symmetric
+    assert np.allclose(both[0], (single[0] + single[1][:, ::-1]) / 2, atol=1e-5)
+    # video frames run once, to stay real-time
+    assert np.allclose(seg.frame_probability(astronaut_rgb, video=True), single[0], atol=1e-5)
+
+
 def test_corrupt_bundled_model_is_refused(tmp_path):
     copy = tmp_path / BUNDLED_MODEL.name
     shutil.copy(BUNDLED_MODEL, copy)

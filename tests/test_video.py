@@ -276,8 +276,8 @@ def test_video_matte_holds_still_scenes_and_follows_motion_at_once(astronaut_rgb
     rng = np.random.default_rng(3)
     base = astronaut_rgb[:, :384]
     frames = [np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8) for _ in range(8)]
-    per_frame, video = Segmenter(smooth=0.0), Segmenter(smooth=0.6)
-    still_raw = [per_frame.matte(f) for f in frames]
+    per_frame, video = Segmenter(smooth=0.0), Segmenter(smooth=0.6)  # both on the video path
+    still_raw = [per_frame.matte(f, video=True) for f in frames]
     still_video = [video.matte(f, video=True) for f in frames]
 
     def flicker(seq):
@@ -285,7 +285,7 @@ def test_video_matte_holds_still_scenes_and_follows_motion_at_once(astronaut_rgb
 
     assert flicker(still_video) < 0.5 * flicker(still_raw)
     moved = np.ascontiguousarray(np.roll(frames[-1], 60, axis=1))
-    follow, truth = video.matte(moved, video=True) > 0.5, per_frame.matte(moved) > 0.5
+    follow, truth = video.matte(moved, video=True) > 0.5, per_frame.matte(moved, video=True) > 0.5
     assert np.count_nonzero(follow & truth) / np.count_nonzero(follow | truth) > 0.97
 
 
@@ -309,6 +309,18 @@ def test_ordered_alpha_smoothing_waits_for_its_turn():
     assert np.allclose(smoother.previous_alpha, 1.25)
 
 
+def read_frames(path, count: int) -> list:
+    import cv2
+
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame.astype(int))
+    return frames
+
+
 @pytest.mark.parametrize("command", ["blur", "segment"])
 def test_capture_device_path_end_to_end(tmp_path, astronaut_rgb, command):
     """The live path (capture -> pipeline -> encoder) on a clip opened as OpenCV opens a
@@ -328,21 +340,25 @@ def test_capture_device_path_end_to_end(tmp_path, astronaut_rgb, command):
     run_live(Task(str(clip), str(out), "live"), worker)
     info = probe(out, with_timestamps=False)
     assert (info.width, info.height) == (320, 240)
-    source, result = cv2.VideoCapture(str(clip)), cv2.VideoCapture(str(out))
-    ok, first_in = source.read()
-    ok2, first_out = result.read()
-    assert ok and ok2
+    result = cv2.VideoCapture(str(out))
+    ok, first_out = result.read()
+    assert ok
     frames_out = 1 + sum(1 for _ in iter(lambda: result.read()[0], False))
     assert 1 <= frames_out <= 15  # a live source skips frames the model has no time for
-    # frame 0 has no temporal history on either path: it must match the file path's frame 0
+    # The live path's first output has no temporal history: it must match the file path's output
+    # for the same input frame. On a busy machine the live source may skip frame 0 as stale, so
+    # that frame is found as the closest one (the person moves 4 px a frame).
     from portraitcli.process import run_video_file
 
     reference = tmp_path / f"file_{command}.mp4"
     run_video_file(Task(str(clip), str(reference), "video"), worker)
-    ok3, first_file = cv2.VideoCapture(str(reference)).read()
+    file_frames, inputs = read_frames(reference, 15), read_frames(clip, 15)
+    gaps = [np.abs(first_out.astype(int) - f).mean() for f in file_frames]
+    index = int(np.argmin(gaps))
     # (within a few levels: OpenCV's capture decodes and converts colour on its own, not as ffmpeg's
     # I420; the old RGB live path measured 3.6 here, the I420 one 2.7)
-    assert ok3 and np.abs(first_out.astype(int) - first_file).mean() < 3.5
+    assert gaps[index] < 3.5 and sorted(gaps)[1] > 3 * gaps[index]  # and that frame is unambiguous
+    first_in = inputs[index]
     if command == "segment":
         assert first_out[:, 260:].mean() < 20  # the plain backdrop right of the person is 0
         assert first_out[120, 60].mean() > 200  # the astronaut is 1
