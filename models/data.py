@@ -24,14 +24,12 @@ import numpy as np
 
 DATA = Path(os.environ.get("PORTRAITCLI_DATA", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
 
-# Mixtures per training phase: pre-train on everything, fine-tune portrait-heavy. The manual
-# ccp labels weigh more than in the session 4 recipe (0.2/0.12 then): they are the only
-# hand-drawn full-body masks, and the only ones that leave bystanders in the background out.
+# Mixtures per training phase: pre-train on everything, fine-tune portrait-heavy.
 MIXES = {
-    "pretrain": {"ccp_full": 0.3, "ccp_portrait": 0.15, "viton": 0.15, "cutout": 0.15,
-                 "unlabelled": 0.2, "negative": 0.05},
-    "finetune": {"ccp_full": 0.22, "ccp_portrait": 0.28, "viton": 0.17, "cutout": 0.17,
-                 "unlabelled": 0.12, "negative": 0.04},
+    "pretrain": {"ccp_full": 0.2, "ccp_portrait": 0.15, "viton": 0.2, "cutout": 0.15,
+                 "unlabelled": 0.25, "negative": 0.05},
+    "finetune": {"ccp_full": 0.12, "ccp_portrait": 0.28, "viton": 0.22, "cutout": 0.2,
+                 "unlabelled": 0.14, "negative": 0.04},
 }
 
 

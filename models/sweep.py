@@ -29,13 +29,13 @@ from models.train import PHASES, Samples, loss_fn, lr_at
 # same CPU time (~57 img/s at 128 px, ~14 at 256 px on 2 cores)
 STREAMS = {
     "base": (PHASES, MIXES),
-    # the session 4 recipe, for comparison
-    "session4": ((("pretrain", 128, 32, 4400, 3e-3, "pretrain"),
-                  ("finetune", 256, 16, 2970, 1e-3, "finetune")),
-                 {"pretrain": {"ccp_full": 0.2, "ccp_portrait": 0.15, "viton": 0.2, "cutout": 0.15,
-                               "unlabelled": 0.25, "negative": 0.05},
-                  "finetune": {"ccp_full": 0.12, "ccp_portrait": 0.28, "viton": 0.22, "cutout": 0.2,
-                               "unlabelled": 0.14, "negative": 0.04}}),
+    # session 5's rejected recipe: more 256 px steps, more ccp full-body weight
+    "session5": ((("pretrain", 128, 32, 2600, 3e-3, "pretrain"),
+                  ("finetune", 256, 16, 3600, 1e-3, "finetune")),
+                 {"pretrain": {"ccp_full": 0.3, "ccp_portrait": 0.15, "viton": 0.15, "cutout": 0.15,
+                               "unlabelled": 0.2, "negative": 0.05},
+                  "finetune": {"ccp_full": 0.22, "ccp_portrait": 0.28, "viton": 0.17, "cutout": 0.17,
+                               "unlabelled": 0.12, "negative": 0.04}}),
 }
 
 
