@@ -30,6 +30,9 @@ def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
+NEIGHBOUR_DISK, MOTION_DISK, FRINGE_DISK = _disk(NEIGHBOUR), _disk(MOTION), _disk(2)
+
+
 class SubjectFilter:
     """filter(prob, video) -> prob with non-subjects faded out; reset() between clips."""
 
@@ -45,28 +48,31 @@ class SubjectFilter:
     def __call__(self, prob: np.ndarray, video: bool = False) -> np.ndarray:
         if self.mode == "all":
             return prob
-        people = (prob > 0.5).astype(np.uint8)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(people, connectivity=8)
-        areas = stats[1:, cv2.CC_STAT_AREA]
-        keep = areas >= self.share * areas.max() if count > 1 else np.zeros(0, bool)
+        people = (prob > 0.5).view(np.uint8)
+        # (areas by bincount: OpenCV's WithStats variant took 5x as long at 256x256)
+        count, labels = cv2.connectedComponents(people, connectivity=8)
+        if count <= 2:  # nobody, or one person region: nothing to choose
+            if video:
+                self._previous = cv2.dilate(people, MOTION_DISK)
+            return prob
+        areas = np.bincount(labels.ravel(), minlength=count)[1:]
+        keep = areas >= self.share * areas.max()
         previous = self._previous if video and self._previous is not None \
             and self._previous.shape == people.shape else None
         if previous is not None:
-            inside = np.bincount(labels.ravel(), weights=previous.ravel(), minlength=count)[1:]
+            inside = np.bincount(labels[previous > 0], minlength=count)[1:]
             keep |= inside >= 0.5 * areas
         if not keep.all():
             kept = np.concatenate([[0], keep]).astype(np.uint8)[labels]
-            near = np.bincount(labels.ravel(), weights=cv2.dilate(kept, _disk(NEIGHBOUR)).ravel(),
-                               minlength=count)[1:]
+            near = np.bincount(labels[cv2.dilate(kept, NEIGHBOUR_DISK) > 0], minlength=count)[1:]
             keep |= near > 0
         kept = np.concatenate([[0], keep]).astype(np.uint8)[labels]
         if video:
-            self._previous = cv2.dilate(kept, _disk(MOTION))
+            self._previous = cv2.dilate(kept, MOTION_DISK)
         if keep.all():
             return prob
         # fade the dropped people with their soft fringe, but never a kept person's fringe
-        dropped = people - kept
-        fade = cv2.dilate(dropped, _disk(2)) & (1 - cv2.dilate(kept, _disk(2)))
+        fade = (cv2.dilate(people - kept, FRINGE_DISK) > 0) & (cv2.dilate(kept, FRINGE_DISK) == 0)
         out = prob.copy()
-        out[fade.astype(bool)] = 0.0
+        out[fade] = 0.0
         return out
