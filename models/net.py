@@ -13,9 +13,9 @@ pointwise conv) so the un-normalised net trains stably.
 """
 from __future__ import annotations
 
-import torch
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 # (channels, residual blocks) per encoder level; level 0 is at 1/2 resolution.

@@ -33,6 +33,11 @@ def _disk(radius: int) -> np.ndarray:
 NEIGHBOUR_DISK, MOTION_DISK, FRINGE_DISK = _disk(NEIGHBOUR), _disk(MOTION), _disk(2)
 
 
+def _mask_of(keep: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """0/1 uint8 mask of the regions whose keep flag is set (label 0 is the background)."""
+    return np.concatenate([[0], keep]).astype(np.uint8)[labels]
+
+
 class SubjectFilter:
     """filter(prob, video) -> prob with non-subjects faded out; reset() between clips."""
 
@@ -63,14 +68,15 @@ class SubjectFilter:
             inside = np.bincount(labels[previous > 0], minlength=count)[1:]
             keep |= inside >= 0.5 * areas
         if not keep.all():
-            kept = np.concatenate([[0], keep]).astype(np.uint8)[labels]
-            near = np.bincount(labels[cv2.dilate(kept, NEIGHBOUR_DISK) > 0], minlength=count)[1:]
-            keep |= near > 0
-        kept = np.concatenate([[0], keep]).astype(np.uint8)[labels]
+            near = cv2.dilate(_mask_of(keep, labels), NEIGHBOUR_DISK) > 0
+            keep |= np.bincount(labels[near], minlength=count)[1:] > 0
+        if keep.all():
+            if video:
+                self._previous = cv2.dilate(people, MOTION_DISK)
+            return prob
+        kept = _mask_of(keep, labels)
         if video:
             self._previous = cv2.dilate(kept, MOTION_DISK)
-        if keep.all():
-            return prob
         # fade the dropped people with their soft fringe, but never a kept person's fringe
         fade = (cv2.dilate(people - kept, FRINGE_DISK) > 0) & (cv2.dilate(kept, FRINGE_DISK) == 0)
         out = prob.copy()
