@@ -142,10 +142,14 @@ def random_aspect(rng) -> float:
 # ---------------------------------------------------------------- samplers
 
 class SampleMaker:
-    def __init__(self, corpus: Corpus, size: int, mix: dict[str, float], seed: int):
+    """scene_effects: also cast shadows and patterned garments (session 6 recipe; off, the stream
+    is exactly session 4's, which the shipped weights were trained on)."""
+
+    def __init__(self, corpus: Corpus, size: int, mix: dict[str, float], seed: int, scene_effects: bool = False):
         self.c = corpus
         self.size = size
         self.seed = seed
+        self.scene_effects = scene_effects
         self.kinds = list(mix)
         p = np.array([mix[k] for k in self.kinds], dtype=np.float64)
         self.probs = p / p.sum()
@@ -154,6 +158,12 @@ class SampleMaker:
         rng = np.random.default_rng([self.seed, index])
         kind = self.kinds[rng.choice(len(self.kinds), p=self.probs)]
         img, target = getattr(self, kind)(rng)
+        if self.scene_effects:
+            if rng.random() < SHADOW_CHANCE:
+                img = cast_shadow(img, target, rng)
+            if rng.random() < PATTERN_CHANCE:
+                texture = self.background(rng) if rng.random() < 0.5 else procedural_pattern(rng, self.size)
+                img = patterned_garment(img, target, texture, rng)
         img, target = photometric(img, target, rng)
         return img, target
 
@@ -268,6 +278,105 @@ def soften(alpha: np.ndarray, rng) -> np.ndarray:
 def blend(fg: np.ndarray, bg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     a = alpha[:, :, None]
     return np.clip(fg.astype(np.float32) * a + bg.astype(np.float32) * (1 - a), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- scene effects
+# What the session 4 model got wrong most on ccp/val: the person's cast shadow taken for legs
+# (ccp labels shadows as background; composites had none) and patterned clothing (a leopard
+# coat, fur) left out as background texture. Both change the image only, never the target.
+
+SHADOW_CHANCE = 0.2
+PATTERN_CHANCE = 0.2
+
+
+def _person_rows_cols(target: np.ndarray, min_share: float = 0.01):
+    ys, xs = np.nonzero(target > 0.5)
+    if len(ys) < min_share * target.size:
+        return None
+    return ys, xs
+
+
+def cast_shadow(img: np.ndarray, target: np.ndarray, rng) -> np.ndarray:
+    """The person's shadow on the ground (flipped about the feet, squashed, sheared) or on the
+    wall behind (shifted), darkening and cooling the background under it."""
+    found = _person_rows_cols(target)
+    if found is None:
+        return img
+    ys, xs = found
+    size = img.shape[0]
+    if rng.random() < 0.6:
+        foot, k, s = float(ys.max()), rng.uniform(0.2, 0.9), rng.uniform(-1.2, 1.2)
+        if rng.random() < 0.7:  # light from behind the camera's side: shadow falls toward the camera
+            m = np.array([[1, -s, s * foot], [0, -k, (1 + k) * foot]])
+        else:  # light in front: the shadow lies behind, its top showing past the person
+            m = np.array([[1, -s, s * foot], [0, k, (1 - k) * foot]])
+    else:
+        scale = rng.uniform(1.0, 1.15)
+        shift = rng.uniform(0.03, 0.15, 2) * size * rng.choice([-1, 1], 2)
+        m = np.array([[scale, 0, shift[0] + (1 - scale) * size / 2], [0, scale, shift[1] + (1 - scale) * size / 2]])
+    shadow = cv2.warpAffine(target, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), rng.uniform(0.5, 4.0) * size / 256)
+    shade = rng.uniform(0.25, 0.7) * shadow * (1 - target)
+    # shadows are lit by the sky only: red drops most, blue least
+    tint = np.array([1.1, 1.0, 0.85], np.float32)
+    factor = 1 - np.clip(shade[:, :, None] * tint, 0, 0.95)
+    return np.clip(img.astype(np.float32) * factor + 0.5, 0, 255).astype(np.uint8)
+
+
+def procedural_pattern(rng, size: int) -> np.ndarray:
+    """Stripes, checks or spots (animal print) in random colours: garments unlike anything
+    in the labelled photos."""
+    colours = rng.integers(0, 256, (3, 3)).astype(np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    period = rng.uniform(4, 24) * size / 256
+    kind = rng.integers(3)
+    if kind == 0:
+        a = rng.uniform(0, math.pi)
+        on = np.sin(2 * math.pi * (xx * math.cos(a) + yy * math.sin(a)) / period) > rng.uniform(-0.5, 0.5)
+        return np.where(on[:, :, None], colours[0], colours[1])
+    if kind == 1:
+        on = ((xx // period + yy // period) % 2).astype(bool)
+        return np.where(on[:, :, None], colours[0], colours[1])
+    out = np.empty((size, size, 3), np.uint8)
+    out[:] = colours[0]
+    for _ in range(int(rng.integers(30, 120) * (size / 256) ** 2 * (12 / period) ** 2) + 10):
+        centre = (int(rng.integers(size)), int(rng.integers(size)))
+        axes = (max(1, int(period * rng.uniform(0.3, 0.7))), max(1, int(period * rng.uniform(0.2, 0.5))))
+        angle = float(rng.uniform(0, 180))
+        cv2.ellipse(out, centre, axes, angle, 0, 360, colours[1].tolist(), -1)
+        if rng.random() < 0.6:  # a dark rim, as on a leopard's rosettes
+            cv2.ellipse(out, centre, axes, angle, 0, 360, colours[2].tolist(), max(1, int(period / 8)))
+    return out
+
+
+def patterned_garment(img: np.ndarray, target: np.ndarray, texture: np.ndarray, rng) -> np.ndarray:
+    """Print texture onto a garment-like band of the person below the head (sometimes one side
+    only, an open jacket), keeping the photo's folds and shading."""
+    found = _person_rows_cols(target)
+    if found is None:
+        return img
+    ys, xs = found
+    size = img.shape[0]
+    top, height = ys.min(), ys.max() - ys.min() + 1
+    if ys.max() >= size - 2 and height > 0.5 * size:
+        # head and shoulders running off the bottom: the face takes the top half or so
+        y0 = top + height * rng.uniform(0.45, 0.7)
+        y1 = size
+    else:
+        y0 = top + height * rng.uniform(0.15, 0.45)
+        y1 = y0 + height * rng.uniform(0.25, 0.8)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    band = ((yy >= y0) & (yy <= y1)).astype(np.float32)
+    if rng.random() < 0.3:
+        split = np.median(xs) + rng.normal(0, 0.05) * size
+        band *= (xx < split) if rng.random() < 0.5 else (xx >= split)
+    band = cv2.GaussianBlur(band, (0, 0), 1.5 * size / 256)
+    region = (band * target * rng.uniform(0.75, 1.0))[:, :, None]
+    x = img.astype(np.float32)
+    grey = x.mean(axis=2)
+    folds = np.clip(grey / (cv2.GaussianBlur(grey, (0, 0), 8 * size / 256) + 8), 0.4, 1.6) ** 0.8
+    printed = texture.astype(np.float32) * folds[:, :, None]
+    return np.clip(x * (1 - region) + printed * region + 0.5, 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- photometric

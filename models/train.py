@@ -34,6 +34,9 @@ PHASES = (
     ("finetune", 256, 16, 2970, 1e-3, "finetune"),
 )
 
+# Sample-stream options on top of PHASES (models.data.SampleMaker).
+RECIPES = {"session4": {}, "session6": {"scene_effects": True}}
+
 
 class Samples(Dataset):
     def __init__(self, maker: SampleMaker, start: int, count: int):
@@ -109,6 +112,9 @@ def main(argv=None):
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every phase's steps (smoke tests)")
     parser.add_argument("--checkpoint-every", type=float, default=180, help="seconds")
     parser.add_argument("--viton-limit", type=int, default=None)
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="session4",
+                        help="session4: the shipped weights' sample stream; session6: the same with "
+                             "cast shadows and patterned garments added to the samples")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -135,7 +141,7 @@ def main(argv=None):
         torch.set_rng_state(state["torch_rng"])
         log(f"resumed at phase {phase_index} step {step}")
     else:
-        log(f"new run: {count_parameters(model)} parameters, seed {args.seed}")
+        log(f"new run: {count_parameters(model)} parameters, seed {args.seed}, recipe {args.recipe}")
 
     corpus = Corpus.load(viton_limit=args.viton_limit)
     log(f"data: ccp {len(corpus.ccp)}, viton {len(corpus.viton)}, cutouts {len(corpus.cutouts)}, "
@@ -153,7 +159,7 @@ def main(argv=None):
         steps = max(1, int(steps * args.scale))
         if phase_i > phase_index:
             step = 0
-        maker = SampleMaker(corpus, size, MIXES[mix], seed=args.seed * 100 + phase_i)
+        maker = SampleMaker(corpus, size, MIXES[mix], seed=args.seed * 100 + phase_i, **RECIPES[args.recipe])
         loader = DataLoader(Samples(maker, step * batch, (steps - step) * batch), batch_size=batch,
                             num_workers=args.workers, shuffle=False, drop_last=True,
                             persistent_workers=False, prefetch_factor=4 if args.workers else None)
