@@ -107,9 +107,10 @@ def median_ms(fn, arg, repeats: int = 30) -> float:
 
 
 def evaluate(images: Path, masks: Path, ids, peers: list[str], crops: bool, refine: bool = True,
-             model: str | None = None, subjects: str = "main", mirror: bool = True) -> dict:
+             model: str | None = None, subjects: str = "main", mirror: bool = True, per_photo: bool = False) -> dict:
     """Scores each model on the CLI's photo path: probability (mirror-averaged unless
-    mirror=False), subject choice, full-resolution refinement. The peer gets the same steps."""
+    mirror=False), subject choice, full-resolution refinement. The peer gets the same steps.
+    per_photo: also each photo's id and IoU (results[name]["per_photo_iou"])."""
     from portraitcli.segmenter import Segmenter
     from portraitcli.subjects import SubjectFilter
 
@@ -125,7 +126,9 @@ def evaluate(images: Path, masks: Path, ids, peers: list[str], crops: bool, refi
                                           teacher.predict)
     scores = {name: {"iou": [], "bf1": [], "mae": []} for name in predictors}
     sample = None
-    for _, img, mask in load_pairs(images, masks, ids):
+    seen = []
+    for photo_id, img, mask in load_pairs(images, masks, ids):
+        seen.append(photo_id)
         if crops:
             img, mask = portrait_crop(img, mask)
         sample = img
@@ -146,6 +149,8 @@ def evaluate(images: Path, masks: Path, ids, peers: list[str], crops: bool, refi
             "ms_per_inference_1_thread": round(median_ms(predict, sample), 2) if sample is not None else None,
             "checkerboard_energy_flat_bg": round(checkerboard_energy(predict(flat)), 6),
         }
+        if per_photo:
+            results[name]["per_photo_iou"] = {i: round(float(v), 4) for i, v in zip(seen, s["iou"])}
     return results
 
 
@@ -172,11 +177,14 @@ def main(argv=None):
                         help="as the CLI's --subjects (main: bystanders count as background)")
     parser.add_argument("--no-mirror", action="store_true",
                         help="one inference per photo (the CLI averages it with the mirror image)")
+    parser.add_argument("--worst", type=int, default=0, metavar="N",
+                        help="also list the N photos where ours trails the peer most (without a peer: "
+                             "ours' N lowest), by IoU")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     ids = args.list.read_text().split() if args.list else None
     results = evaluate(args.images, args.masks, ids, args.peer, args.crops, not args.no_refine, args.model,
-                       args.subjects, not args.no_mirror)
+                       args.subjects, not args.no_mirror, per_photo=bool(args.worst))
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -187,6 +195,22 @@ def main(argv=None):
     for name, r in results.items():
         print(f"{name:<20}{r['photos']:>7}{r['iou']:>8.4f}{r['boundary_f1']:>8.4f}{r['mae']:>8.4f}"
               f"{r['ms_per_inference_1_thread']:>8.2f}{r['checkerboard_energy_flat_bg']:>10.2e}")
+    if args.worst:
+        print_worst(results, args.worst)
+
+
+def print_worst(results: dict, count: int) -> None:
+    """Where the gap comes from: a few photos usually carry most of it."""
+    ours = results["portraitcli"]["per_photo_iou"]
+    peer_name = next((n for n in results if n != "portraitcli"), None)
+    peer = results[peer_name]["per_photo_iou"] if peer_name else {i: 1.0 for i in ours}
+    gaps = sorted(ours, key=lambda i: ours[i] - peer[i])[:count]
+    total = sum(peer[i] - ours[i] for i in ours) / len(ours)
+    shown = sum(peer[i] - ours[i] for i in gaps) / len(ours)
+    against = f"against {peer_name}" if peer_name else "lowest"
+    print(f"\nworst {count} photos by IoU, {against}: they make up {shown:+.4f} of the mean gap {total:+.4f}")
+    for i in gaps:
+        print(f"  {i:<12} ours {ours[i]:.3f}" + (f"  {peer_name} {peer[i]:.3f}" if peer_name else ""))
 
 
 if __name__ == "__main__":
