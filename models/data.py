@@ -302,13 +302,13 @@ def cast_shadow(img: np.ndarray, target: np.ndarray, rng) -> np.ndarray:
     found = _person_rows_cols(target)
     if found is None:
         return img
-    ys, xs = found
+    ys = found[0]
     size = img.shape[0]
     if rng.random() < 0.6:
         foot, k, s = float(ys.max()), rng.uniform(0.2, 0.9), rng.uniform(-1.2, 1.2)
-        if rng.random() < 0.7:  # light from behind the camera's side: shadow falls toward the camera
+        if rng.random() < 0.7:  # backlit: the shadow falls toward the camera, below the feet
             m = np.array([[1, -s, s * foot], [0, -k, (1 + k) * foot]])
-        else:  # light in front: the shadow lies behind, its top showing past the person
+        else:  # lit from the camera's side: the shadow lies behind, its top showing past the person
             m = np.array([[1, -s, s * foot], [0, k, (1 - k) * foot]])
     else:
         scale = rng.uniform(1.0, 1.15)

@@ -141,6 +141,8 @@ def main(argv=None):
         optimizer.load_state_dict(state["optimizer"])
         phase_index, step = state["phase"], state["step"]
         torch.set_rng_state(state["torch_rng"])
+        if state.get("recipe", "session4") != args.recipe:  # one run, one sample stream
+            raise SystemExit(f"{ckpt_path}: this run was started with --recipe {state.get('recipe', 'session4')}")
         log(f"resumed at phase {phase_index} step {step}")
     else:
         log(f"new run: {count_parameters(model)} parameters, seed {args.seed}, recipe {args.recipe}")
@@ -153,7 +155,7 @@ def main(argv=None):
     def save(phase_i, step_i):
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "phase": phase_i,
-                    "step": step_i, "torch_rng": torch.get_rng_state()}, tmp)
+                    "step": step_i, "torch_rng": torch.get_rng_state(), "recipe": args.recipe}, tmp)
         os.replace(tmp, ckpt_path)
 
     for phase_i in range(phase_index, len(PHASES)):
