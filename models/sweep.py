@@ -1,9 +1,9 @@
 """Compare training recipes side by side: several models learn from one shared sample stream.
 
-    python -m models.sweep --stream base --variants base,lr2,edge8 --device cuda --workers 5
+    python -m models.sweep --stream session4 --variants base,lr2,edge8 --device cuda --workers 5
 
-Each stream is a phase plan and data mixture whose 2-core CPU cost matches the shipped recipe's
-(about 1h35); each variant changes one knob of the model or optimiser. Models on one stream see
+Each stream is a recipe of models.train.RECIPES (phase plan, data mixture, sample effects; each
+about 1h35 of 2-core CPU); each variant changes one knob of the model or optimiser. Models on one stream see
 exactly the same batches, so their differences are the knob's, not the data's. Writes
 OUT/STREAM-VARIANT.pt (state_dict) per model; score them with models.export + models.evaluate.
 Meant for a GPU. Measured once on an H200 (session 5, 14 data workers, three variants): 500 steps
@@ -21,23 +21,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from models.data import MIXES, Corpus, SampleMaker
+from models.data import Corpus
 from models.net import PortraitUNet
-from models.train import PHASES, Samples, loss_fn, lr_at
-
-# stream name -> (phases as in models.train.PHASES, mixtures by name); each costs about the
-# same CPU time (~57 img/s at 128 px, ~14 at 256 px on 2 cores)
-STREAMS = {
-    "base": (PHASES, MIXES),
-    # session 5's rejected recipe: more 256 px steps, more ccp full-body weight
-    "session5": ((("pretrain", 128, 32, 2600, 3e-3, "pretrain"),
-                  ("finetune", 256, 16, 3600, 1e-3, "finetune")),
-                 {"pretrain": {"ccp_full": 0.3, "ccp_portrait": 0.15, "viton": 0.15, "cutout": 0.15,
-                               "unlabelled": 0.2, "negative": 0.05},
-                  "finetune": {"ccp_full": 0.22, "ccp_portrait": 0.28, "viton": 0.17, "cutout": 0.17,
-                               "unlabelled": 0.12, "negative": 0.04}}),
-}
-
+from models.train import RECIPES, Samples, loss_fn, lr_at, sample_maker
 
 @dataclass(frozen=True)
 class Variant:
@@ -57,7 +43,8 @@ VARIANTS = {
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stream", choices=sorted(STREAMS), default="base")
+    parser.add_argument("--stream", choices=sorted(RECIPES), default="session4",
+                        help="the recipe all variants learn from (models.train.RECIPES)")
     parser.add_argument("--variants", default="base")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--workers", type=int, default=4)
@@ -72,7 +59,7 @@ def main(argv=None):
     # own thread pool would oversubscribe the cores (and changing it inside a worker can hang)
     cv2.setNumThreads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    phases, mixes = STREAMS[args.stream]
+    recipe = RECIPES[args.stream]
     names = args.variants.split(",")
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
@@ -91,9 +78,9 @@ def main(argv=None):
         with open(args.out / f"{args.stream}.log", "a") as f:
             f.write(line + "\n")
 
-    for phase_i, (phase, size, batch, steps, peak_lr, mix) in enumerate(phases):
+    for phase_i, (phase, size, batch, steps, peak_lr, _) in enumerate(recipe.phases):
         steps = max(1, int(steps * args.scale))
-        maker = SampleMaker(corpus, size, mixes[mix], seed=args.seed * 100 + phase_i)
+        maker = sample_maker(corpus, recipe, phase_i, args.seed)
         loader = DataLoader(Samples(maker, 0, steps * batch), batch_size=batch, num_workers=args.workers,
                             drop_last=True, pin_memory=device.type == "cuda",
                             prefetch_factor=8 if args.workers else None)

@@ -13,6 +13,7 @@ import argparse
 import math
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +35,38 @@ PHASES = (
     ("finetune", 256, 16, 2970, 1e-3, "finetune"),
 )
 
-# Sample-stream options on top of PHASES (models.data.SampleMaker). session4 reproduces the shipped
-# weights; session6 (cast shadows, patterned garments) scored lower on ccp/val boundary F1 and was
-# not shipped (models/README.md, models/train_log_rejected_session6.txt).
-RECIPES = {"session4": {}, "session6": {"scene_effects": True}}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a run learns from: phase plan, data mixtures, and the sample effects of
+    models.data.SampleMaker. Each recipe below costs about the same 2-core CPU time."""
+    phases: tuple = PHASES
+    mixes: dict = field(default_factory=lambda: MIXES)
+    scene_effects: bool = False
+
+
+# session4 reproduces the shipped weights. The others were trained once each and scored lower on
+# ccp/val (models/README.md; their logs are models/train_log_rejected_session*.txt).
+RECIPES = {
+    "session4": Recipe(),
+    # more 256 px steps, more ccp full-body weight
+    "session5": Recipe(phases=(("pretrain", 128, 32, 2600, 3e-3, "pretrain"),
+                               ("finetune", 256, 16, 3600, 1e-3, "finetune")),
+                       mixes={"pretrain": {"ccp_full": 0.3, "ccp_portrait": 0.15, "viton": 0.15, "cutout": 0.15,
+                                           "unlabelled": 0.2, "negative": 0.05},
+                              "finetune": {"ccp_full": 0.22, "ccp_portrait": 0.28, "viton": 0.17, "cutout": 0.17,
+                                           "unlabelled": 0.12, "negative": 0.04}}),
+    # the session 4 plan with cast shadows and patterned garments in the samples
+    "session6": Recipe(scene_effects=True),
+}
+
+
+def sample_maker(corpus: Corpus, recipe: Recipe, phase_i: int, seed: int) -> SampleMaker:
+    """The sample stream of one phase of a recipe: a pure function of (recipe, phase, seed)."""
+    _, size, _, _, _, mix = recipe.phases[phase_i]
+    return SampleMaker(corpus, size, recipe.mixes[mix], seed=seed * 100 + phase_i,
+                       scene_effects=recipe.scene_effects)
 
 
 class Samples(Dataset):
@@ -115,8 +144,8 @@ def main(argv=None):
     parser.add_argument("--checkpoint-every", type=float, default=180, help="seconds")
     parser.add_argument("--viton-limit", type=int, default=None)
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="session4",
-                        help="session4: the shipped weights' sample stream; session6: the same with "
-                             "cast shadows and patterned garments added to the samples")
+                        help="session4: the shipped weights' recipe; session5, session6: rejected ones "
+                             "(models/README.md)")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -158,12 +187,13 @@ def main(argv=None):
                     "step": step_i, "torch_rng": torch.get_rng_state(), "recipe": args.recipe}, tmp)
         os.replace(tmp, ckpt_path)
 
-    for phase_i in range(phase_index, len(PHASES)):
-        name, size, batch, steps, peak_lr, mix = PHASES[phase_i]
+    recipe = RECIPES[args.recipe]
+    for phase_i in range(phase_index, len(recipe.phases)):
+        name, size, batch, steps, peak_lr, _ = recipe.phases[phase_i]
         steps = max(1, int(steps * args.scale))
         if phase_i > phase_index:
             step = 0
-        maker = SampleMaker(corpus, size, MIXES[mix], seed=args.seed * 100 + phase_i, **RECIPES[args.recipe])
+        maker = sample_maker(corpus, recipe, phase_i, args.seed)
         loader = DataLoader(Samples(maker, step * batch, (steps - step) * batch), batch_size=batch,
                             num_workers=args.workers, shuffle=False, drop_last=True,
                             persistent_workers=False, prefetch_factor=4 if args.workers else None)
@@ -191,7 +221,7 @@ def main(argv=None):
             if now - last_save > args.checkpoint_every:
                 save(phase_i, step)
                 last_save = now
-        save(phase_i + 1, 0) if phase_i + 1 < len(PHASES) else save(phase_i, step)
+        save(phase_i + 1, 0) if phase_i + 1 < len(recipe.phases) else save(phase_i, step)
         log(f"phase {name} done: quick val IoU (40 ccp val photos, bilinear) {quick_val_iou(model, val):.4f}")
         torch.save(model.state_dict(), run_dir / f"{name}.pt")
     torch.save(model.state_dict(), run_dir / "final.pt")
