@@ -134,6 +134,53 @@ def warp(img, m, size, interp=cv2.INTER_LINEAR, border=cv2.BORDER_REFLECT101):
     return cv2.warpAffine(img, m, (size, size), flags=interp, borderMode=border)
 
 
+class Pyramids:
+    """Area-averaged halvings of each source image, made on first use and kept (keyed by the
+    array's identity: corpus arrays live as long as the corpus)."""
+
+    def __init__(self):
+        self._levels: dict[int, list[np.ndarray]] = {}
+
+    def __call__(self, img: np.ndarray) -> list[np.ndarray]:
+        levels = self._levels.get(id(img))
+        if levels is None:
+            levels = [img]
+            while min(levels[-1].shape[:2]) >= 32:
+                h, w = levels[-1].shape[:2]
+                levels.append(cv2.resize(levels[-1], (w // 2, h // 2), interpolation=cv2.INTER_AREA))
+            self._levels[id(img)] = levels
+        return levels
+
+
+def warp_antialiased(levels: list[np.ndarray], m, size, border=cv2.BORDER_REFLECT101):
+    """`warp` without aliasing when it shrinks: the runtime shrinks frames by area averaging, and a
+    bilinear warp that skips source pixels gives jagged target edges and sparkling textures the
+    network never sees at run time. Start from the pyramid level just finer than the output, then
+    blur away what is left of the shrink along each axis (sigma (r - 1) / 2 for a shrink by r)."""
+    a = m[:, :2]
+    # source pixels covered by one output pixel, along source x and y
+    footprint = np.hypot(*np.linalg.inv(a).T)
+    level = int(np.clip(np.floor(np.log2(max(float(footprint.min()), 1e-6))), 0, len(levels) - 1))
+    src = levels[level]
+    kx, ky = src.shape[1] / levels[0].shape[1], src.shape[0] / levels[0].shape[0]
+    m = np.column_stack([a[:, 0] / kx, a[:, 1] / ky,
+                         m[:, 2] + a @ np.array([0.5 / kx - 0.5, 0.5 / ky - 0.5])])  # pixel centres
+    sigma_x, sigma_y = (max(0.0, (r - 1) / 2) for r in (footprint[0] * kx, footprint[1] * ky))
+    if max(sigma_x, sigma_y) > 0.05:
+        # blur only the part of the level the output sees (plus the kernel's reach)
+        corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
+        seen = corners @ cv2.invertAffineTransform(m).T
+        pad = 3 * max(sigma_x, sigma_y) + 3
+        h, w = src.shape[:2]
+        x0, y0 = (max(0, int(math.floor(v - pad))) for v in seen.min(axis=0))
+        x1, y1 = min(w, int(math.ceil(seen[:, 0].max() + pad))), min(h, int(math.ceil(seen[:, 1].max() + pad)))
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            src = cv2.GaussianBlur(src[y0:y1, x0:x1], (0, 0), sigmaX=max(sigma_x, 0.01),
+                                   sigmaY=max(sigma_y, 0.01), borderType=cv2.BORDER_REFLECT101)
+            m[:, 2] += m[:, :2] @ np.array([x0, y0], np.float64)
+    return cv2.warpAffine(src, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
+
+
 def random_aspect(rng) -> float:
     """width / height of the crop, log-uniform from 9:16 to 16:9, portrait slightly favoured."""
     return float(np.exp(rng.uniform(np.log(9 / 16), np.log(16 / 9)) - 0.1))
@@ -142,14 +189,19 @@ def random_aspect(rng) -> float:
 # ---------------------------------------------------------------- samplers
 
 class SampleMaker:
-    """scene_effects: also cast shadows and patterned garments (session 6 recipe; off, the stream
-    is exactly session 4's, which the shipped weights were trained on)."""
+    """scene_effects: also cast shadows and patterned garments (session 6 recipe); antialias: shrink
+    sources by area averaging as the runtime does (`warp_antialiased`; session 7 recipe). With
+    both off, the stream is exactly session 4's, which the shipped weights were trained on."""
 
-    def __init__(self, corpus: Corpus, size: int, mix: dict[str, float], seed: int, scene_effects: bool = False):
+    def __init__(self, corpus: Corpus, size: int, mix: dict[str, float], seed: int, scene_effects: bool = False,
+                 antialias: bool = False):
         self.c = corpus
         self.size = size
         self.seed = seed
         self.scene_effects = scene_effects
+        self.antialias = antialias
+        self._pyramids = Pyramids()
+        self._premultiplied: dict[int, np.ndarray] = {}
         self.kinds = list(mix)
         p = np.array([mix[k] for k in self.kinds], dtype=np.float64)
         self.probs = p / p.sum()
@@ -166,6 +218,21 @@ class SampleMaker:
                 img = patterned_garment(img, target, texture, rng)
         img, target = photometric(img, target, rng)
         return img, target
+
+    def _warp(self, img, m, border=cv2.BORDER_REFLECT101):
+        if self.antialias:
+            return warp_antialiased(self._pyramids(img), m, self.size, border=border)
+        return warp(img, m, self.size, border=border)
+
+    def _premultiply(self, rgba: np.ndarray) -> np.ndarray:
+        """Cutouts with colour times alpha, so that shrinking never bleeds the (arbitrary) colour of
+        transparent pixels into the edge."""
+        out = self._premultiplied.get(id(rgba))
+        if out is None:
+            out = rgba.copy()
+            out[:, :, :3] = (rgba[:, :, :3].astype(np.float32) * (rgba[:, :, 3:] / 255.0) + 0.5).astype(np.uint8)
+            self._premultiplied[id(rgba)] = out
+        return out
 
     # each returns (size x size x 3 uint8 RGB, size x size float32 target in [0,1])
 
@@ -186,9 +253,9 @@ class SampleMaker:
         crop_w = crop_h * aspect
         m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 8), rng.random() < 0.5)
         border = cv2.BORDER_REFLECT101 if rng.random() < 0.7 else cv2.BORDER_CONSTANT
-        out = warp(img, m, self.size, border=border)
-        target = warp(mask, m, self.size, border=cv2.BORDER_CONSTANT if border == cv2.BORDER_CONSTANT
-                      else cv2.BORDER_REFLECT101)
+        out = self._warp(img, m, border=border)
+        target = self._warp(mask, m, border=cv2.BORDER_CONSTANT if border == cv2.BORDER_CONSTANT
+                            else cv2.BORDER_REFLECT101)
         return out, target.astype(np.float32) / 255.0
 
     def ccp_full(self, rng):
@@ -214,7 +281,7 @@ class SampleMaker:
         cx = rng.uniform(crop_w / 2, w - crop_w / 2)
         cy = rng.uniform(min(crop_h / 2, h / 2), max(h - crop_h / 2, h / 2))
         m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 3), rng.random() < 0.5)
-        return warp(bg, m, self.size)
+        return self._warp(bg, m)
 
     def negative(self, rng):
         return self.background(rng), np.zeros((self.size, self.size), np.float32)
@@ -233,8 +300,8 @@ class SampleMaker:
         cx = w / 2 + w * rng.normal(0, 0.15)
         cy = h / 2 + h * rng.uniform(0, 0.2) * (crop_h > h)
         m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 6), rng.random() < 0.5)
-        fg = warp(img, m, self.size)
-        alpha = warp(mask, m, self.size, border=cv2.BORDER_CONSTANT).astype(np.float32) / 255.0
+        fg = self._warp(img, m)
+        alpha = self._warp(mask, m, border=cv2.BORDER_CONSTANT).astype(np.float32) / 255.0
         # people in VITON stand against the bottom edge: keep the mask running off the bottom
         alpha = soften(alpha, rng)
         return blend(fg, self.background(rng), alpha), alpha
@@ -261,9 +328,14 @@ class SampleMaker:
             if rng.random() < 0.5:
                 m[0] = -m[0]
                 m[0, 2] += 2 * cx
-            layer = warp(rgba, m, self.size, border=cv2.BORDER_CONSTANT).astype(np.float32)
-            alpha = layer[:, :, 3] / 255.0
-            bg = layer[:, :, :3] * alpha[:, :, None] + bg * (1 - alpha[:, :, None])
+            if self.antialias:
+                layer = self._warp(self._premultiply(rgba), m, border=cv2.BORDER_CONSTANT).astype(np.float32)
+                alpha = layer[:, :, 3] / 255.0
+                bg = layer[:, :, :3] + bg * (1 - alpha[:, :, None])
+            else:
+                layer = warp(rgba, m, self.size, border=cv2.BORDER_CONSTANT).astype(np.float32)
+                alpha = layer[:, :, 3] / 255.0
+                bg = layer[:, :, :3] * alpha[:, :, None] + bg * (1 - alpha[:, :, None])
             target = np.maximum(target, alpha)
         return np.clip(bg, 0, 255).astype(np.uint8), target
 

@@ -1,12 +1,14 @@
-"""Training-sample effects (models/data.py, session 6 recipe): they change the picture the way
-a real scene would and never the target, on a real photo with the bundled model's matte."""
+"""Training samples (models/data.py): the session 6 effects change the picture the way a real
+scene would and never the target, on a real photo with the bundled model's matte; the session 7
+anti-aliased sampling shrinks sources the way the runtime shrinks frames."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 
-from models.data import cast_shadow, patterned_garment, procedural_pattern
+from models.data import (Corpus, Pyramids, SampleMaker, cast_shadow, crop_affine, patterned_garment,
+                         procedural_pattern, warp, warp_antialiased)
 from portraitcli.segmenter import Segmenter
 
 SIZE = 256
@@ -55,3 +57,74 @@ def test_procedural_patterns_are_textures():
         pattern = procedural_pattern(np.random.default_rng(seed), SIZE)
         assert pattern.shape == (SIZE, SIZE, 3) and pattern.dtype == np.uint8
         assert len(np.unique(pattern.reshape(-1, 3), axis=0)) >= 2
+
+
+def shrink_matrix(src_w, src_h, size):
+    """The affine map of cv2.resize onto size x size (pixel centres)."""
+    sx, sy = size / src_w, size / src_h
+    return np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5]], np.float64)
+
+
+def test_antialiased_warp_shrinks_like_the_runtime(astronaut_rgb):
+    h, w = astronaut_rgb.shape[:2]
+    for size in (128, 256):
+        m = shrink_matrix(w, h, size)
+        area = cv2.resize(astronaut_rgb, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
+        smooth = warp_antialiased(Pyramids()(astronaut_rgb), m, size).astype(np.float32)
+        plain = warp(astronaut_rgb, m, size).astype(np.float32)
+        # closer to the area average than a plain bilinear warp, which skips source pixels
+        assert np.abs(smooth - area).mean() < 0.6 * np.abs(plain - area).mean()
+    # one-pixel stripes shrunk 4x: a flat grey, where point sampling picks stripes
+    stripes = np.zeros((512, 512), np.uint8)
+    stripes[:, ::2] = 255
+    smooth = warp_antialiased(Pyramids()(stripes), shrink_matrix(512, 512, 128), 128).astype(np.float32)
+    assert abs(smooth.mean() - 127.5) < 4 and smooth.std() < 4
+    # a stretched crop (8x across, 2x down): the pyramid stops at 2x, the blur does the rest across
+    stripes = np.zeros((256, 1000), np.uint8)
+    stripes[:, np.arange(1000) % 4 < 2] = 255
+    smooth = warp_antialiased(Pyramids()(stripes), shrink_matrix(1000, 256, 128), 128).astype(np.float32)
+    assert abs(smooth.mean() - 127.5) < 4 and smooth.std() < 4
+
+
+def test_antialiased_warp_keeps_the_geometry(astronaut_rgb):
+    """Rotated, stretched, flipped crops land where the plain warp puts them: the pyramid level's
+    scale and pixel-centre offset are accounted for."""
+    mask = np.zeros(astronaut_rgb.shape[:2], np.uint8)
+    cv2.circle(mask, (230, 160), 60, 255, -1)
+    pyramids = Pyramids()
+    for angle, aspect, flip in ((0, 1.0, False), (12, 0.6, True), (-7, 1.7, False)):
+        m = crop_affine(250, 200, 300 * aspect, 300, 128, angle, flip)
+        smooth = warp_antialiased(pyramids(mask), m, 128, border=cv2.BORDER_CONSTANT).astype(np.float64)
+        plain = warp(mask, m, 128, border=cv2.BORDER_CONSTANT).astype(np.float64)
+        ys, xs = np.mgrid[0:128, 0:128]
+        for weights in (smooth, plain):
+            assert weights.sum() > 0
+        centre = lambda wgt: np.array([(wgt * xs).sum(), (wgt * ys).sum()]) / wgt.sum()
+        assert np.abs(centre(smooth) - centre(plain)).max() < 0.25
+        assert abs(smooth.sum() / plain.sum() - 1) < 0.02  # same area
+
+
+def test_antialiased_cutouts_do_not_bleed_hidden_colour():
+    """Cutouts are shrunk premultiplied: the colour stored under alpha 0 (here pure green) never
+    shows at the pasted edge."""
+    rgba = np.zeros((900, 500, 4), np.uint8)
+    rgba[:, :, 1] = 255
+    cv2.ellipse(rgba, (250, 450), (200, 420), 0, 0, 360, (128, 128, 128, 255), -1)
+    grey = np.full((400, 600, 3), 128, np.uint8)
+    corpus = Corpus(ccp=[], viton=[], cutouts=[rgba], backgrounds=[grey], unlabelled=[])
+
+    def green_excess(antialias):
+        maker = SampleMaker(corpus, 128, {"cutout": 1.0}, seed=3, antialias=antialias)
+        worst, pasted = 0.0, 0
+        for index in range(16):
+            img, target = maker.cutout(np.random.default_rng([3, index]))
+            if not 0.05 < target.mean() < 0.95:  # some placements leave the person (mostly) out of frame
+                continue
+            pasted += 1
+            img = img.astype(np.float32)
+            worst = max(worst, float((img[:, :, 1] - (img[:, :, 0] + img[:, :, 2]) / 2).max()))
+        assert pasted >= 5
+        return worst
+
+    assert green_excess(antialias=True) < 3
+    assert green_excess(antialias=False) > 20  # the test sees the bleed where it exists
