@@ -108,8 +108,9 @@ EMA_DECAY = 0.998  # half-life ~350 steps, a tenth of a phase
 
 @torch.no_grad()
 def update_ema(ema: dict, model: torch.nn.Module, decay: float = EMA_DECAY) -> None:
-    """Exponential moving average of the weights: saved beside the raw ones (*_ema.pt) because an
-    average over the last few hundred steps often generalises a little better than the last step."""
+    """Exponential moving average of the weights, saved beside the raw ones (*_ema.pt) to compare:
+    an average over the last few hundred steps often generalises a little better than the last
+    step (in session 7's run it scored the same, models/README.md)."""
     for name, value in model.state_dict().items():
         ema[name].lerp_(value, 1 - decay)
 
@@ -159,8 +160,8 @@ def main(argv=None):
     parser.add_argument("--checkpoint-every", type=float, default=180, help="seconds")
     parser.add_argument("--viton-limit", type=int, default=None)
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="session4",
-                        help="session4: the shipped weights' recipe; session5, session6: rejected ones; "
-                             "session7: session4 with anti-aliased sampling (models/README.md)")
+                        help="session4: the shipped weights' recipe; session5, session6, session7: rejected "
+                             "ones (models/README.md)")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
