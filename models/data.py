@@ -328,14 +328,11 @@ class SampleMaker:
             if rng.random() < 0.5:
                 m[0] = -m[0]
                 m[0, 2] += 2 * cx
-            if self.antialias:
-                layer = self._warp(self._premultiply(rgba), m, border=cv2.BORDER_CONSTANT).astype(np.float32)
-                alpha = layer[:, :, 3] / 255.0
-                bg = layer[:, :, :3] + bg * (1 - alpha[:, :, None])
-            else:
-                layer = warp(rgba, m, self.size, border=cv2.BORDER_CONSTANT).astype(np.float32)
-                alpha = layer[:, :, 3] / 255.0
-                bg = layer[:, :, :3] * alpha[:, :, None] + bg * (1 - alpha[:, :, None])
+            source = self._premultiply(rgba) if self.antialias else rgba
+            layer = self._warp(source, m, border=cv2.BORDER_CONSTANT).astype(np.float32)
+            alpha = layer[:, :, 3] / 255.0
+            colour = layer[:, :, :3] if self.antialias else layer[:, :, :3] * alpha[:, :, None]
+            bg = colour + bg * (1 - alpha[:, :, None])
             target = np.maximum(target, alpha)
         return np.clip(bg, 0, 255).astype(np.uint8), target
 

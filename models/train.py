@@ -36,7 +36,6 @@ PHASES = (
 )
 
 
-
 @dataclass(frozen=True)
 class Recipe:
     """What a run learns from: phase plan, data mixtures, and the sample effects of
@@ -179,12 +178,11 @@ def main(argv=None):
 
     model = PortraitUNet().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    phase_index, step = 0, 0
-    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    phase_index, step, ema = 0, 0, None
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
-        ema = state.get("ema") or {k: v.detach().clone() for k, v in model.state_dict().items()}
+        ema = state.get("ema")  # absent in checkpoints from before session 7
         optimizer.load_state_dict(state["optimizer"])
         phase_index, step = state["phase"], state["step"]
         torch.set_rng_state(state["torch_rng"])
@@ -193,6 +191,8 @@ def main(argv=None):
         log(f"resumed at phase {phase_index} step {step}")
     else:
         log(f"new run: {count_parameters(model)} parameters, seed {args.seed}, recipe {args.recipe}")
+    if ema is None:
+        ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     corpus = Corpus.load(viton_limit=args.viton_limit)
     log(f"data: ccp {len(corpus.ccp)}, viton {len(corpus.viton)}, cutouts {len(corpus.cutouts)}, "
