@@ -25,6 +25,7 @@ from models.data import Corpus
 from models.net import PortraitUNet
 from models.train import RECIPES, Samples, loss_fn, lr_at, sample_maker
 
+
 @dataclass(frozen=True)
 class Variant:
     arch: str = "lean"

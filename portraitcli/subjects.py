@@ -50,6 +50,11 @@ class SubjectFilter:
     def reset(self) -> None:
         self._previous: np.ndarray | None = None  # last frame's kept people, widened by MOTION
 
+    def _remember(self, kept: np.ndarray, video: bool) -> None:
+        """Where the kept people may be next frame (video only)."""
+        if video:
+            self._previous = cv2.dilate(kept, MOTION_DISK)
+
     def __call__(self, prob: np.ndarray, video: bool = False) -> np.ndarray:
         if self.mode == "all":
             return prob
@@ -57,8 +62,7 @@ class SubjectFilter:
         # (areas by bincount: OpenCV's WithStats variant took 5x as long at 256x256)
         count, labels = cv2.connectedComponents(people, connectivity=8)
         if count <= 2:  # nobody, or one person region: nothing to choose
-            if video:
-                self._previous = cv2.dilate(people, MOTION_DISK)
+            self._remember(people, video)
             return prob
         areas = np.bincount(labels.ravel(), minlength=count)[1:]
         keep = areas >= self.share * areas.max()
@@ -71,12 +75,10 @@ class SubjectFilter:
             near = cv2.dilate(_mask_of(keep, labels), NEIGHBOUR_DISK) > 0
             keep |= np.bincount(labels[near], minlength=count)[1:] > 0
         if keep.all():
-            if video:
-                self._previous = cv2.dilate(people, MOTION_DISK)
+            self._remember(people, video)
             return prob
         kept = _mask_of(keep, labels)
-        if video:
-            self._previous = cv2.dilate(kept, MOTION_DISK)
+        self._remember(kept, video)
         # fade the dropped people with their soft fringe, but never a kept person's fringe
         fade = (cv2.dilate(people - kept, FRINGE_DISK) > 0) & (cv2.dilate(kept, FRINGE_DISK) == 0)
         out = prob.copy()
