@@ -159,7 +159,7 @@ def evaluate_clip(clip: Clip, model, strengths: list[float], scores: dict[float,
         prob = model.predict_small(small)  # once per frame: the segmenters only differ after it
         for s in strengths:
             seg = segmenters[s]  # both smoothing passes and the subject choice, as the CLI runs them
-            alpha = full_resolution(seg.follow(prob, small, video=True), rgb, seg.refine)
+            alpha = full_resolution(seg.follow(prob, small, video=True), rgb, seg.refine, video=True)
             alpha = seg.smoother.smooth_alpha(alpha, seg.smoother.weight)
             sc = scores[s]
             pred = alpha > 0.5

@@ -157,7 +157,7 @@ def measure_live(clip: Path, seconds: float, loop_frames: int) -> None:
     segmenter = Segmenter()
     renderer = Renderer(RenderOptions(command="blur"))
     for frame in frames[:3]:  # warm-up of the same path: first inference and allocations off the clock
-        renderer(frame, full_resolution(segmenter.frame_probability(frame, video=True), frame))
+        renderer(frame, full_resolution(segmenter.frame_probability(frame, video=True), frame, video=True))
     segmenter.reset()
     camera = Camera(frames, FPS, int(seconds * FPS))
     sink = TimingSink()

@@ -122,8 +122,3 @@ def stored(image: np.ndarray, rotation: int) -> np.ndarray:
     """Inverse of upright: back to the orientation the frames are stored in."""
     k = (rotation // 90) % 4
     return np.ascontiguousarray(np.rot90(image, -k)) if k else image
-
-
-def guide_of(frame) -> np.ndarray:
-    """What edge-aware refinement follows: RGB itself, or the luma plane of an I420 frame."""
-    return frame.y if isinstance(frame, I420) else frame

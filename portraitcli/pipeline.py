@@ -137,7 +137,7 @@ def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
         # frames stay in their stored orientation: only the network needs them upright
         alpha = None
         try:
-            alpha = full_resolution(prob, frame, segmenter.refine)
+            alpha = full_resolution(prob, frame, segmenter.refine, video=True)
         finally:  # in frame order; a failed frame still passes the turn on
             alpha = segmenter.smoother.smooth_alpha(alpha, weight, sequence)
         return renderer(frame, alpha, index, rotation)

@@ -292,6 +292,32 @@ def test_refinement_follows_photo_edges(refine):
         assert width >= 12
 
 
+def test_refinement_follows_colour_edges_of_equal_brightness():
+    """A person in red against a blue wall of the same luminance: the refined matte still snaps
+    to the colour edge, for an RGB photo and for an I420 video frame alike (a luminance-only
+    guide sees a flat frame here and leaves the model's blur as it is)."""
+    import cv2
+
+    from portraitcli.frames import I420
+    from portraitcli.matte import full_resolution
+
+    rgb = np.empty((720, 1280, 3), np.uint8)
+    rgb[:, :640] = (100, 131, 200)  # luma 129.6
+    rgb[:, 640:] = (200, 100, 100)  # luma 129.9
+    assert np.ptp(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)) <= 1
+    prob = np.zeros((256, 256), np.float32)
+    prob[:, 128:] = 1
+    prob = cv2.GaussianBlur(prob, (0, 0), 3)
+    frame = I420(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), 1280, 720)
+    plain = full_resolution(prob, rgb, False)[360]
+    assert plain[642] - plain[637] < 0.2 and ((plain > 0.1) & (plain < 0.9)).sum() >= 30
+    for guide in (rgb, frame):
+        row = full_resolution(prob, guide)[360]
+        assert row[642] - row[637] > 0.6  # most of the step within 5 pixels of the colour edge
+        assert ((row > 0.1) & (row < 0.9)).sum() <= 20
+        assert abs(int(np.argmax(row > 0.5)) - 640) <= 2
+
+
 def test_clear_background_is_exactly_transparent(astronaut_rgb):
     """Alpha within one 8-bit level of 0 is snapped to 0: a cutout's plain background is
     exactly transparent, not a haze of 1/255 values, and the person's threshold is unchanged."""
