@@ -73,9 +73,10 @@ def _guide(frame, width: int, height: int):
 
 
 def _fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float):
-    """Guided-filter coefficients, box-averaged: (a, b) with alpha ~ a . guide + b. a has one
-    plane, or a list of one per colour channel; for colour, the 3x3 system of each pixel is solved in closed form.
-    (OpenCV's element-wise ops throughout: 2-3x numpy's speed on these float images.)"""
+    """Guided-filter coefficients, box-averaged: (a, b) with alpha ~ a . guide + b. For a grey
+    guide a is one plane; for colour, a list of one per channel, from each pixel's 3x3 system
+    solved in closed form. (OpenCV's element-wise ops throughout: 2-3x numpy's speed on these
+    float images; numpy where a 4x1 image would pass OpenCV's binding as a scalar.)"""
     ksize = (2 * radius + 1, 2 * radius + 1)
     mul, sub, add = cv2.multiply, cv2.subtract, cv2.add
 
