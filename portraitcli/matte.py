@@ -4,12 +4,12 @@ A fast guided filter (He & Sun, 2015) with the frame's colour as the guide: the 
 alpha ~ a . (R, G, B) + b is fitted locally at a working resolution, and the smooth coefficients
 are then upsampled and applied at full resolution. Edges and hair therefore follow the photo, not
 the 256x256 grid. Colour, not luminance alone, separates a person from a background of the same
-brightness (ccp/val, both models: +0.003 IoU, +0.006 boundary F1, -0.004 MAE; models/README.md).
+brightness (ccp/val, both models: +0.003 IoU, +0.004 boundary F1, -0.003 MAE; models/README.md).
 
 Only the luminance term is applied at full resolution; the two colour-difference terms are folded
 into the offset at the working resolution. Fine detail is nearly all in luminance (and video's
-chroma is stored at half resolution anyway), so this scores as the full-resolution colour filter
-does on ccp/val while costing what a luminance-only filter costs at full resolution.
+chroma is stored at half resolution anyway), so this scores as a full-resolution colour filter
+would on ccp/val while costing, at full resolution, what a luminance-only filter costs.
 """
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ class Segmenter:
     def matte(self, image, video: bool = False) -> np.ndarray:
         """Full-resolution float32 alpha in [0, 1] for one photo, or the next frame of a video."""
         rgb = as_rgb_array(image)
-        alpha = full_resolution(self.frame_probability(rgb, video=video), rgb, self.refine, video)
+        alpha = full_resolution(self.frame_probability(rgb, video=video), rgb, self.refine, video=video)
         return self.smoother.smooth_alpha(alpha, self.smoother.weight) if video else alpha
 
     def frame_probability(self, frame, rotation: int = 0, video: bool = False) -> np.ndarray:
