@@ -10,13 +10,9 @@ import math
 import cv2
 import numpy as np
 
-from portraitcli.frames import halve
+from portraitcli.frames import halve, peak
 
 # --------------------------------------------------------------------------- dtype helpers
-
-
-def peak(dtype) -> float:
-    return 65535.0 if dtype == np.uint16 else 255.0 if dtype == np.uint8 else 1.0
 
 
 def to_float(pixels: np.ndarray) -> np.ndarray:

@@ -89,6 +89,11 @@ def shrink(plane: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(plane, (width, height), interpolation=interp)
 
 
+def peak(dtype) -> float:
+    """The value of full white in pixels of this dtype (float pixels run to 1)."""
+    return 65535.0 if dtype == np.uint16 else 255.0 if dtype == np.uint8 else 1.0
+
+
 def to_uint8(pixels: np.ndarray) -> np.ndarray:
     """8-bit pixels from 8-bit, 16-bit or float [0, 1] ones (mattes and frames for display or encoding)."""
     if pixels.dtype == np.uint8:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from portraitcli.frames import I420, shrink
+from portraitcli.frames import I420, peak, shrink
 
 # The fit runs with the guide downscaled so its long side is at most this, with a box radius of
 # 1/64 of it. The colour fit costs about 4x the luminance-only one per pixel, so it runs coarser
@@ -53,17 +53,13 @@ def sharpen(prob: np.ndarray, gain: float = EDGE_GAIN) -> np.ndarray:
     return 1.0 / (1.0 + cv2.pow((1 - p) / p, gain))
 
 
-def _unit(dtype) -> float:
-    return 1 / 255 if dtype == np.uint8 else 1 / 65535 if dtype == np.uint16 else 1.0
-
-
 def _guide(frame, width: int, height: int):
     """-> (working-resolution guide: float32 RGB in [0, 1], or one grey plane; the full-resolution
     luma plane; its scale and black level to [0, 1] grey)."""
     if isinstance(frame, I420):
         small = np.multiply(frame.small_rgb(width, height), np.float32(1 / 255), dtype=np.float32)
         return small, frame.y, _Y_SCALE, _Y_BLACK
-    unit = _unit(frame.dtype)
+    unit = 1.0 / peak(frame.dtype)
     if frame.ndim == 2:
         small = shrink(frame, width, height)
         return np.multiply(small, np.float32(unit), dtype=np.float32), frame, unit, 0.0
