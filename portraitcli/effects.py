@@ -10,7 +10,7 @@ import math
 import cv2
 import numpy as np
 
-from portraitcli.frames import halve, peak
+from portraitcli.frames import halve, peak, pyramid_of
 
 # --------------------------------------------------------------------------- dtype helpers
 
@@ -208,12 +208,16 @@ def _masked_background_blur(small: np.ndarray, weight: np.ndarray, sigma: float,
     return out
 
 
-def _downscale_by(image: np.ndarray, factor: int) -> np.ndarray:
-    """Area average over factor x factor blocks; the ragged right and bottom edge, under
-    factor pixels, is dropped. Factors of two go by halving (OpenCV's fastest path)."""
-    factor = min(factor, *image.shape[:2])  # a sliver of a photo still keeps one pixel
+def _downscale_by(image, factor: int) -> np.ndarray:
+    """Area average of an array (or a Pyramid's image) over factor x factor blocks; the ragged
+    right and bottom edge, under factor pixels, is dropped. Factors of two go by halving
+    (OpenCV's fastest path), reusing a Pyramid's halvings."""
+    levels = pyramid_of(image)
+    factor = min(factor, *levels.shape[:2])  # a sliver of a photo still keeps one pixel
+    times = 0
     while factor > 1 and factor % 2 == 0:
-        image, factor = halve(image), factor // 2
+        times, factor = times + 1, factor // 2
+    image = levels.halved(times)
     if factor <= 1:
         return image
     h, w = image.shape[0] // factor, image.shape[1] // factor
@@ -245,22 +249,25 @@ def _blurred_background(small: np.ndarray, small_alpha: np.ndarray, sigma: float
     return from_rgb(blurred) if from_rgb else blurred
 
 
-def blur_background(rgb: np.ndarray, alpha: np.ndarray, strength: float = 0.5, bokeh: bool = False,
+def blur_background(rgb, alpha: np.ndarray, strength: float = 0.5, bokeh: bool = False,
                     highlight_gain: float = 6.0) -> np.ndarray:
     """Lens-like background blur. bokeh=True uses a disc kernel in linear light where bright
-    highlights bloom into discs, as they do through a real aperture."""
+    highlights bloom into discs, as they do through a real aperture. rgb: the array, or a
+    Pyramid of it whose halvings the matte already made."""
+    levels = pyramid_of(rgb[:, :, :3] if isinstance(rgb, np.ndarray) else rgb)
+    rgb = levels.image
     height, width = alpha.shape
     sigma = blur_radius(strength, height, width)
     if sigma < 0.5:
         return rgb.copy()
     # Work small: a wide blur loses nothing at reduced resolution and is far cheaper.
     factor = _blur_factor(sigma, bokeh)
-    small = to_float(_downscale_by(rgb[:, :, :3], factor))
+    small = to_float(_downscale_by(levels, factor))
     small_alpha = _downscale_by(alpha, factor)
     blurred = _blurred_background(small, small_alpha, sigma / factor, bokeh, highlight_gain)
     # back to the frame's dtype while still small: upsampling 8-bit is far cheaper than float
     back = cv2.resize(from_float(blurred, rgb.dtype), (width, height), interpolation=cv2.INTER_LINEAR)
-    return composite(np.ascontiguousarray(rgb[:, :, :3]), back, alpha, reuse_back=True)
+    return composite(np.ascontiguousarray(rgb), back, alpha, reuse_back=True)
 
 
 def blur_background_i420(frame, alpha: np.ndarray, strength: float = 0.5, bokeh: bool = False,

@@ -79,14 +79,54 @@ def halve(plane: np.ndarray) -> np.ndarray:
     return cv2.resize(plane[:2 * h, :2 * w], (w, h), interpolation=cv2.INTER_AREA)
 
 
-def shrink(plane: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Area downscale: halved while at least twice the target (the fast path), then the rest."""
-    while plane.shape[1] >= 2 * width and plane.shape[0] >= 2 * height:
-        plane = halve(plane)
-    if plane.shape[1] == width and plane.shape[0] == height:
-        return plane
-    interp = cv2.INTER_AREA if plane.shape[0] > height or plane.shape[1] > width else cv2.INTER_LINEAR
-    return cv2.resize(plane, (width, height), interpolation=interp)
+class Pyramid:
+    """An image and its successive 2x2 halvings, each made once, when first asked for. A photo's
+    model input, refinement guide and background blur all begin by halving the same full-size
+    pixels (about 6 ms each time on a 12 MP photo): given one Pyramid, they share the work."""
+
+    __slots__ = ("levels",)
+
+    def __init__(self, image: np.ndarray):
+        self.levels = [image]
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.levels[0]
+
+    @property
+    def shape(self) -> tuple:
+        return self.levels[0].shape
+
+    def to_rgb(self) -> np.ndarray:
+        """The full-size image (as I420.to_rgb, for code that takes either)."""
+        return self.levels[0]
+
+    def halved(self, times: int) -> np.ndarray:
+        while len(self.levels) <= times:
+            self.levels.append(halve(self.levels[-1]))
+        return self.levels[times]
+
+    def shrink(self, width: int, height: int) -> np.ndarray:
+        """Area downscale: halved while at least twice the target (the fast path), then the rest."""
+        h, w = self.shape[:2]
+        times = 0
+        while w >= 2 * width and h >= 2 * height:
+            w, h, times = w // 2, h // 2, times + 1
+        plane = self.halved(times)
+        if w == width and h == height:
+            return plane
+        interp = cv2.INTER_AREA if h > height or w > width else cv2.INTER_LINEAR
+        return cv2.resize(plane, (width, height), interpolation=interp)
+
+
+def pyramid_of(image) -> Pyramid:
+    """image itself if it is a Pyramid, else a new one over it."""
+    return image if isinstance(image, Pyramid) else Pyramid(image)
+
+
+def shrink(image, width: int, height: int) -> np.ndarray:
+    """Area downscale of an array or a Pyramid (reusing its halvings): see Pyramid.shrink."""
+    return pyramid_of(image).shrink(width, height)
 
 
 def peak(dtype) -> float:

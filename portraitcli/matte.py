@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from portraitcli.frames import I420, peak, shrink
+from portraitcli.frames import I420, peak, pyramid_of
 
 # The fit runs with the guide downscaled so its long side is at most this, with a box radius of
 # 1/64 of it. The colour fit costs about 4x the luminance-only one per pixel, so it runs coarser
@@ -54,19 +54,20 @@ def sharpen(prob: np.ndarray, gain: float = EDGE_GAIN) -> np.ndarray:
 
 
 def _guide(frame, width: int, height: int):
-    """-> (working-resolution guide: float32 RGB in [0, 1], or one grey plane; the full-resolution
-    luma plane; its scale and black level to [0, 1] grey)."""
+    """frame: I420, an RGB or grey array, or a Pyramid of one -> (working-resolution guide: float32
+    RGB in [0, 1], or one grey plane; the full-resolution luma plane; its scale and black level
+    to [0, 1] grey)."""
     if isinstance(frame, I420):
         small = np.multiply(frame.small_rgb(width, height), np.float32(1 / 255), dtype=np.float32)
         return small, frame.y, _Y_SCALE, _Y_BLACK
-    unit = 1.0 / peak(frame.dtype)
-    if frame.ndim == 2:
-        small = shrink(frame, width, height)
-        return np.multiply(small, np.float32(unit), dtype=np.float32), frame, unit, 0.0
-    rgb = frame[:, :, :3]
+    if isinstance(frame, np.ndarray) and frame.ndim == 3:
+        frame = frame[:, :, :3]
+    levels = pyramid_of(frame)
+    image = levels.image
+    unit = 1.0 / peak(image.dtype)
     # (resizing 8-bit pixels is far cheaper than a float copy)
-    small = np.multiply(shrink(rgb, width, height), np.float32(unit), dtype=np.float32)
-    return small, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), unit, 0.0
+    small = np.multiply(levels.shrink(width, height), np.float32(unit), dtype=np.float32)
+    return small, image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), unit, 0.0
 
 
 def _fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float):
@@ -115,7 +116,7 @@ def _fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float):
 
 def refine(prob: np.ndarray, frame, working_side: int = WORKING_SIDE, eps: float = 1e-3) -> np.ndarray:
     """prob: model output (any size); frame: the full-resolution RGB (8/16-bit or float), grey
-    plane, or I420 frame -> float32 HxW alpha in [0, 1].
+    plane, a Pyramid of either, or an I420 frame -> float32 HxW alpha in [0, 1].
 
     eps trades edge-snapping (small) for smoothness.
     """
@@ -153,7 +154,7 @@ def refine(prob: np.ndarray, frame, working_side: int = WORKING_SIDE, eps: float
 
 def full_resolution(prob: np.ndarray, frame, refine_edges: bool = True, video: bool = False) -> np.ndarray:
     """The one place that turns a model probability into a full-resolution alpha.
-    frame: the RGB array, or an I420 video frame."""
+    frame: the RGB array (or a Pyramid of it), or an I420 video frame."""
     if refine_edges:
         return refine(prob, frame, VIDEO_WORKING_SIDE if video else WORKING_SIDE)
     height, width = frame.shape[:2]

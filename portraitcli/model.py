@@ -121,13 +121,13 @@ class PortraitModel:
         self._add = (-self.mean / self.std).reshape(3, 1, 1).astype(np.float32)
 
     def shrink(self, frame) -> np.ndarray:
-        """An RGB array (any size and dtype) or an I420 frame -> size x size uint8 RGB: what
-        the network sees. Also the cheap thumbnail the temporal filter compares frames by."""
+        """An RGB array (any size and dtype), its Pyramid or an I420 frame -> size x size uint8
+        RGB: what the network sees. Also the cheap thumbnail the temporal filter compares frames by."""
         if isinstance(frame, I420):
             return frame.small_rgb(self.size, self.size)
-        if frame.dtype != np.uint8:
-            frame = to_uint8(frame)
-        return shrink(frame[:, :, :3], self.size, self.size)
+        if isinstance(frame, np.ndarray):
+            frame = frame[:, :, :3]
+        return to_uint8(shrink(frame, self.size, self.size))
 
     def to_input(self, small: np.ndarray) -> np.ndarray:
         """size x size uint8 RGB -> 3 x size x size float32, normalised as the metadata says."""

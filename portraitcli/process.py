@@ -14,6 +14,7 @@ import numpy as np
 from portraitcli import effects
 from portraitcli.allocator import keep_freed_memory
 from portraitcli.errors import InputError
+from portraitcli.frames import Pyramid
 from portraitcli.media import photo as photo_io
 from portraitcli.media.atomic import atomic_output
 
@@ -46,8 +47,10 @@ def run_task(task, worker) -> list[str]:
 # --------------------------------------------------------------------------- photos
 
 
-def photo_output(photo: photo_io.Photo, alpha: np.ndarray, worker, fmt: str) -> tuple[np.ndarray, list[str]]:
-    """Render and adapt the result to what the output format can hold."""
+def photo_output(photo: photo_io.Photo, pixels: Pyramid, alpha: np.ndarray, worker,
+                 fmt: str) -> tuple[np.ndarray, list[str]]:
+    """Render and adapt the result to what the output format can hold. pixels: the photo's
+    RGB as the Pyramid the matte was made from, so the blur reuses its halvings."""
     import cv2
 
     options = worker.settings.render
@@ -55,7 +58,7 @@ def photo_output(photo: photo_io.Photo, alpha: np.ndarray, worker, fmt: str) -> 
     if options.command == "segment":
         sixteen = fmt == "TIFF" or (fmt == "PNG" and options.sixteen_bit_matte)
         return effects.matte_image(alpha, options.threshold, np.uint16 if sixteen else np.uint8), notes
-    out = worker.renderer(photo.rgb, alpha)
+    out = worker.renderer(pixels, alpha)
     if options.command == "cutout":
         if fmt not in photo_io.ALPHA_FORMATS:
             colour = worker.renderer.flatten_colour
@@ -80,8 +83,9 @@ def run_photo(task, worker, data: bytes | None = None) -> list[str]:
             fmt = "PNG"
     else:
         fmt = photo_io.format_for(Path(task.dest))
-    alpha = worker.segmenter.matte(photo.rgb)
-    out, notes = photo_output(photo, alpha, worker, fmt)
+    pixels = Pyramid(photo.rgb)
+    alpha = worker.segmenter.matte(pixels)
+    out, notes = photo_output(photo, pixels, alpha, worker, fmt)
     if task.dest == "-":
         sys.stdout.buffer.write(photo_io.encode_photo(out, fmt, photo, s.quality))
         sys.stdout.buffer.flush()

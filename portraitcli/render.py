@@ -90,7 +90,8 @@ class Renderer:
         return {"segment": 1, "cutout": 4}.get(self.options.command, 3)
 
     def __call__(self, frame, alpha: np.ndarray, index: int = 0, rotation: int = 0):
-        """frame: RGB array or I420 video frame (blur keeps I420; the others work in RGB);
+        """frame: RGB array, its Pyramid (a photo's halvings, shared with the matte) or I420 video
+        frame (blur keeps I420; the others work in RGB);
         rotation: the frame's display rotation, so a new background goes on the right way up."""
         o = self.options
         if o.command == "segment":
@@ -99,7 +100,7 @@ class Renderer:
             if isinstance(frame, I420):
                 return effects.blur_background_i420(frame, alpha, o.strength, o.bokeh)
             return effects.blur_background(frame, alpha, o.strength, o.bokeh)
-        rgb = frame.to_rgb() if isinstance(frame, I420) else frame
+        rgb = frame if isinstance(frame, np.ndarray) else frame.to_rgb()
         if o.command == "replace-bg":
             h, w = alpha.shape
             if (rotation // 90) % 2:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from portraitcli.frames import stored, upright
+from portraitcli.frames import Pyramid, stored, upright
 from portraitcli.matte import full_resolution
 from portraitcli.model import PortraitModel
 from portraitcli.subjects import SubjectFilter
@@ -54,9 +54,12 @@ class Segmenter:
         return self.model.predict(as_rgb_array(image))
 
     def matte(self, image, video: bool = False) -> np.ndarray:
-        """Full-resolution float32 alpha in [0, 1] for one photo, or the next frame of a video."""
-        rgb = as_rgb_array(image)
-        alpha = full_resolution(self.frame_probability(rgb, video=video), rgb, self.refine, video=video)
+        """Full-resolution float32 alpha in [0, 1] for one photo, or the next frame of a video.
+        image: an array or PIL image, or a frames.Pyramid of an RGB array (whose halvings the
+        caller then reuses, e.g. for the background blur)."""
+        # the network's input and the refinement's guide both start by halving the frame: once
+        frame = image if isinstance(image, Pyramid) else Pyramid(as_rgb_array(image))
+        alpha = full_resolution(self.frame_probability(frame, video=video), frame, self.refine, video=video)
         return self.smoother.smooth_alpha(alpha, self.smoother.weight) if video else alpha
 
     def frame_probability(self, frame, rotation: int = 0, video: bool = False) -> np.ndarray:

@@ -372,3 +372,31 @@ def test_shrink_is_an_area_average_at_any_size():
         assert small.std() < 1.1 * plane.std() / at_least
     flat = np.full((1001, 999, 3), 77, np.uint8)
     assert np.all(shrink(flat, 100, 80) == 77)
+
+
+def test_blur_halves_a_large_photo_once_and_matches_the_api(astronaut_rgb, tmp_path, monkeypatch):
+    """The model input, the refinement guide and the background blur all start by halving the
+    photo: the CLI does that full-size halving once, and the result is what the separate API
+    calls give."""
+    import cv2
+
+    from portraitcli import effects, frames
+    from portraitcli.segmenter import Segmenter
+
+    big = cv2.resize(astronaut_rgb, (2048, 2048), interpolation=cv2.INTER_CUBIC)
+    src, out = tmp_path / "big.png", tmp_path / "blurred.png"
+    Image.fromarray(big).save(src)
+    full_size_halvings = []
+    real_halve = frames.halve
+
+    def counting_halve(plane):
+        if plane.shape == big.shape:  # the photo, not its 2-D matte
+            full_size_halvings.append(plane.shape)
+        return real_halve(plane)
+
+    monkeypatch.setattr(frames, "halve", counting_halve)
+    result = invoke("blur", "--jobs", "1", src, out)
+    assert result.exit_code == 0, result.output
+    assert len(full_size_halvings) == 1
+    expected = effects.blur_background(big, Segmenter().matte(big))
+    assert np.abs(read(out).astype(int) - expected).max() <= 1
