@@ -13,19 +13,39 @@ would on ccp/val while costing, at full resolution, what a luminance-only filter
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from portraitcli.frames import I420, peak, pyramid_of
 
-# The fit runs with the guide downscaled so its long side is at most this, with a box radius of
-# 1/64 of it. The colour fit costs about 4x the luminance-only one per pixel, so it runs coarser
-# than the luminance fit did (640): on a 12 MP photo, 480 costs what luminance at 640 cost, and
-# video frames, which have a few milliseconds each, get 320. Both beat luminance at 640 on ccp/val
-# (IoU / boundary F1 / MAE, full bodies: luminance 640: 0.9047 / 0.8349 / 0.0371; colour 640:
-# 0.9075 / 0.8412 / 0.0333, 480: 0.9074 / 0.8395 / 0.0340, 320: 0.9072 / 0.8380 / 0.0332).
-WORKING_SIDE = 480
-VIDEO_WORKING_SIDE = 320
+
+@dataclass(frozen=True)
+class Fit:
+    """How the guided filter is fitted: on the guide downscaled so its long side is at most
+    `side`, with a box radius of 1/64 of it; `eps` regularises (small: alpha snaps to weaker
+    colour edges; large: smoother); `gain` narrows the network's edge ramp first (sharpen)."""
+    side: int
+    eps: float
+    gain: float
+
+
+# The colour fit costs about 4x the luminance-only one per pixel, so it runs coarser than the
+# luminance fit did (640): on a 12 MP photo, 480 costs what luminance at 640 cost, and video
+# frames, which have a few milliseconds each, get 320. Both beat luminance at 640 on ccp/val
+# (IoU / boundary F1 / MAE, full bodies, eps 1e-3, gain 3: luminance 640: 0.9047 / 0.8349 /
+# 0.0371; colour 640: 0.9075 / 0.8412 / 0.0333, 480: 0.9074 / 0.8395 / 0.0340, 320: 0.9072 /
+# 0.8380 / 0.0332). Photos: eps 1e-4 and gain 4 (session 9) follow weaker colour edges; they
+# scored better than eps 1e-3 and gain 3 on both halves of ccp/val alike (full bodies, even and
+# odd ids: IoU +0.0003 / +0.0008, boundary F1 +0.0026 / +0.0033, MAE -0.002; crops BF1 +0.0005
+# / +0.0012; whole set, ours 0.9074 / 0.8395 / 0.0340 -> 0.9080 / 0.8425 / 0.0317, MediaPipe's
+# 0.9315 / 0.8896 -> 0.9317 / 0.8909). Video keeps eps 1e-3 and gain 3: on bench/temporal.py's
+# clips the photo values gave no IoU (0.9269 against 0.9270) and a little more still-camera
+# flicker (0.0008 against 0.0007 smoothed).
+PHOTO_FIT = Fit(480, 1e-4, 4.0)
+VIDEO_FIT = Fit(320, 1e-3, 3.0)
+
 # Alpha this close to 0 or 1 (under one 8-bit level of difference) is snapped to it.
 SNAP = 1 / 255
 
@@ -38,16 +58,11 @@ def upsample(prob: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-# Logit gain applied before the fit: the network's edges are a few model pixels wide and a
+# The logit gain applied before the fit: the network's edges are a few model pixels wide and a
 # guided filter can only move an edge within its radius, so the ramp is narrowed first and
 # the filter then places it on the photo's own edge. It also firms up a person the model is
-# only 80% sure of inside (0.8 -> 0.985), where the blurred background would show through.
-# On ccp/val, gain 2 -> 3 -> 4: boundary F1 0.7855 -> 0.7871 -> 0.7878, MAE 0.0448 -> 0.0429
-# -> 0.0423, IoU equal; 3 keeps soft hair softer than the binary val masks would reward.
-EDGE_GAIN = 3.0
-
-
-def sharpen(prob: np.ndarray, gain: float = EDGE_GAIN) -> np.ndarray:
+# only 80% sure of inside (gain 3: 0.8 -> 0.985), where the blurred background would show through.
+def sharpen(prob: np.ndarray, gain: float) -> np.ndarray:
     p = np.clip(prob, 1e-4, 1 - 1e-4)
     # cv2.pow multiplies for whole-number powers: 10x numpy's general power on a 256x256 map
     return 1.0 / (1.0 + cv2.pow((1 - p) / p, gain))
@@ -114,19 +129,16 @@ def _fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float):
     return a, box(b)
 
 
-def refine(prob: np.ndarray, frame, working_side: int = WORKING_SIDE, eps: float = 1e-3) -> np.ndarray:
+def refine(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT) -> np.ndarray:
     """prob: model output (any size); frame: the full-resolution RGB (8/16-bit or float), grey
-    plane, a Pyramid of either, or an I420 frame -> float32 HxW alpha in [0, 1].
-
-    eps trades edge-snapping (small) for smoothness.
-    """
+    plane, a Pyramid of either, or an I420 frame -> float32 HxW alpha in [0, 1]."""
     height, width = frame.shape[:2]
-    scale = min(1.0, working_side / max(height, width))
-    radius = max(1, round(working_side / 64))
+    scale = min(1.0, fit.side / max(height, width))
+    radius = max(1, round(fit.side / 64))
     w_small, h_small = max(1, round(width * scale)), max(1, round(height * scale))
     guide, luma, luma_scale, luma_black = _guide(frame, w_small, h_small)
-    p = cv2.resize(sharpen(prob.astype(np.float32)), (w_small, h_small), interpolation=cv2.INTER_LINEAR)
-    a, b = _fit(guide, p, radius, eps)
+    p = cv2.resize(sharpen(prob.astype(np.float32), fit.gain), (w_small, h_small), interpolation=cv2.INTER_LINEAR)
+    a, b = _fit(guide, p, radius, fit.eps)
     if isinstance(a, list):
         # sum(a_c * c) = sum(a_c) * luma + sum(a_c * (c - luma)) since the luma weights sum to 1:
         # the luma term is applied at full resolution, the colour differences here, at the
@@ -156,6 +168,6 @@ def full_resolution(prob: np.ndarray, frame, refine_edges: bool = True, video: b
     """The one place that turns a model probability into a full-resolution alpha.
     frame: the RGB array (or a Pyramid of it), or an I420 video frame."""
     if refine_edges:
-        return refine(prob, frame, VIDEO_WORKING_SIDE if video else WORKING_SIDE)
+        return refine(prob, frame, VIDEO_FIT if video else PHOTO_FIT)
     height, width = frame.shape[:2]
     return np.clip(upsample(prob.astype(np.float32), width, height), 0.0, 1.0)
