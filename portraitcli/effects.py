@@ -10,7 +10,7 @@ import math
 import cv2
 import numpy as np
 
-from portraitcli.frames import halve, peak, pyramid_of
+from portraitcli.frames import colour_pyramid, halve, peak, pyramid_of
 
 # --------------------------------------------------------------------------- dtype helpers
 
@@ -254,7 +254,7 @@ def blur_background(rgb, alpha: np.ndarray, strength: float = 0.5, bokeh: bool =
     """Lens-like background blur. bokeh=True uses a disc kernel in linear light where bright
     highlights bloom into discs, as they do through a real aperture. rgb: the array, or a
     Pyramid of it whose halvings the matte already made."""
-    levels = pyramid_of(rgb[:, :, :3] if isinstance(rgb, np.ndarray) else rgb)
+    levels = colour_pyramid(rgb)
     rgb = levels.image
     height, width = alpha.shape
     sigma = blur_radius(strength, height, width)

@@ -124,6 +124,14 @@ def pyramid_of(image) -> Pyramid:
     return image if isinstance(image, Pyramid) else Pyramid(image)
 
 
+def colour_pyramid(image) -> Pyramid:
+    """A Pyramid over an image's colour: a Pyramid as it is, an array without its alpha channel
+    (a grey plane stays grey)."""
+    if isinstance(image, Pyramid):
+        return image
+    return Pyramid(image[:, :, :3] if image.ndim == 3 else image)
+
+
 def shrink(image, width: int, height: int) -> np.ndarray:
     """Area downscale of an array or a Pyramid (reusing its halvings): see Pyramid.shrink."""
     return pyramid_of(image).shrink(width, height)

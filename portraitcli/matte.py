@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from portraitcli.frames import I420, peak, pyramid_of
+from portraitcli.frames import I420, colour_pyramid, peak
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,7 @@ def _guide(frame, width: int, height: int):
     if isinstance(frame, I420):
         small = np.multiply(frame.small_rgb(width, height), np.float32(1 / 255), dtype=np.float32)
         return small, frame.y, _Y_SCALE, _Y_BLACK
-    if isinstance(frame, np.ndarray) and frame.ndim == 3:
-        frame = frame[:, :, :3]
-    levels = pyramid_of(frame)
+    levels = colour_pyramid(frame)
     image = levels.image
     unit = 1.0 / peak(image.dtype)
     # (resizing 8-bit pixels is far cheaper than a float copy)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli.errors import ModelError
-from portraitcli.frames import I420, shrink, to_uint8
+from portraitcli.frames import I420, colour_pyramid, to_uint8
 
 log = logging.getLogger("portraitcli")
 
@@ -125,9 +125,7 @@ class PortraitModel:
         RGB: what the network sees. Also the cheap thumbnail the temporal filter compares frames by."""
         if isinstance(frame, I420):
             return frame.small_rgb(self.size, self.size)
-        if isinstance(frame, np.ndarray):
-            frame = frame[:, :, :3]
-        return to_uint8(shrink(frame, self.size, self.size))
+        return to_uint8(colour_pyramid(frame).shrink(self.size, self.size))
 
     def to_input(self, small: np.ndarray) -> np.ndarray:
         """size x size uint8 RGB -> 3 x size x size float32, normalised as the metadata says."""
