@@ -450,6 +450,14 @@ def patterned_garment(img: np.ndarray, target: np.ndarray, texture: np.ndarray, 
 
 # ---------------------------------------------------------------- photometric
 
+def boundary_band(target: np.ndarray, radius: int = 3) -> np.ndarray:
+    """1 within `radius` pixels of a person boundary (where the 7x7 window holds both person and
+    background), else 0: the training loss weights these pixels up. Made here in the data worker:
+    the same max/min filter in torch cost the training loop ~10% of its time on 2 cores."""
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    return ((cv2.dilate(target, kernel) - cv2.erode(target, kernel)) > 0.05).astype(np.uint8)
+
+
 def motion_kernel(rng, length: int) -> np.ndarray:
     k = np.zeros((length, length), np.float32)
     angle = rng.uniform(0, 180)
@@ -462,18 +470,25 @@ def motion_kernel(rng, length: int) -> np.ndarray:
 def photometric(img: np.ndarray, target: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
     size = img.shape[0]
     x = img.astype(np.float32) / 255.0
+    blurred = False
     # motion blur blurs the true alpha as well: a moving edge really is partly transparent
     if rng.random() < 0.25:
         k = motion_kernel(rng, int(rng.integers(3, max(4, size // 16))))
         x = cv2.filter2D(x, -1, k, borderType=cv2.BORDER_REFLECT101)
         target = cv2.filter2D(target, -1, k, borderType=cv2.BORDER_REFLECT101)
+        blurred = True
     elif rng.random() < 0.1:
         x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 2.0))
+        blurred = True
     # curves and colour: gamma, contrast, brightness, white balance, saturation
-    x = np.power(np.clip(x, 0, 1), rng.uniform(0.6, 1.6))
+    gamma = rng.uniform(0.6, 1.6)
+    if blurred:
+        x = np.power(np.clip(x, 0, 1), gamma)
+    else:  # still 256 levels: a lookup table gives the same floats at a fraction of the pow's cost
+        x = np.power(np.arange(256, dtype=np.float32) / 255.0, gamma)[img]
     x = (x - 0.5) * rng.uniform(0.65, 1.35) + 0.5 + rng.normal(0, 0.08)
     x = x * rng.uniform(0.85, 1.15, size=3).astype(np.float32)
-    gray = x.mean(axis=2, keepdims=True)
+    gray = ((x[:, :, 0] + x[:, :, 1] + x[:, :, 2]) / np.float32(3))[:, :, None]  # = mean(axis=2), faster
     sat = 0.0 if rng.random() < 0.05 else rng.uniform(0.5, 1.4)
     x = gray + (x - gray) * sat
     # shade and lighting: a soft directional or radial light field

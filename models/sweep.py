@@ -86,15 +86,16 @@ def main(argv=None):
                             drop_last=True, pin_memory=device.type == "cuda",
                             prefetch_factor=8 if args.workers else None)
         running = np.zeros(len(models))
-        for step, (images, targets) in enumerate(loader):
+        for step, (images, targets, bands) in enumerate(loader):
             x = images.to(device, non_blocking=True).float().div_(255).contiguous(
                 memory_format=torch.channels_last)
             y = targets.to(device, non_blocking=True)
+            band = bands.to(device, non_blocking=True)
             for i, (name, model, opt) in enumerate(zip(names, models, optimizers)):
                 v = VARIANTS[name]
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step, steps, peak_lr * v.lr_scale)
-                loss = loss_fn(model.forward_logits(x), y, v.edge_weight)
+                loss = loss_fn(model.forward_logits(x), y, band, v.edge_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.data import (Corpus, Pyramids, SampleMaker, cast_shadow, crop_affine, patterned_garment,
+from models.data import (Corpus, Pyramids, SampleMaker, boundary_band, cast_shadow, crop_affine, patterned_garment,
                          procedural_pattern, warp, warp_antialiased)
 from portraitcli.segmenter import Segmenter
 
@@ -128,3 +128,19 @@ def test_antialiased_cutouts_do_not_bleed_hidden_colour():
 
     assert green_excess(antialias=True) < 3
     assert green_excess(antialias=False) > 20  # the test sees the bleed where it exists
+
+
+def test_boundary_band_marks_pixels_near_both_person_and_background(sample):
+    """The loss weights the band up; it must be exactly the pixels whose 7x7 window (clipped at
+    the frame edge) spans more than 0.05 of alpha, as the torch max-pool it replaced computed."""
+    _, target = sample
+    target = target.astype(np.float32)
+    padded_hi = np.pad(target, 3, constant_values=-np.inf)
+    padded_lo = np.pad(target, 3, constant_values=np.inf)
+    windows_hi = np.lib.stride_tricks.sliding_window_view(padded_hi, (7, 7))
+    windows_lo = np.lib.stride_tricks.sliding_window_view(padded_lo, (7, 7))
+    expected = (windows_hi.max(axis=(2, 3)) - windows_lo.min(axis=(2, 3))) > 0.05
+    band = boundary_band(target)
+    assert band.dtype == np.uint8 and band.shape == target.shape
+    np.testing.assert_array_equal(band.astype(bool), expected)
+    assert 0.01 < band.mean() < 0.5  # a band around the person (this matte is soft), not everywhere
