@@ -69,7 +69,7 @@ RECIPES = {
     # +0.003 IoU / +0.005 BF1 on full bodies, level on crops, but 2h05 in a slow machine state
     # (over budget), so not shipped; next time trim the fine-tuning to fit
     "session9": Recipe(phases=(("pretrain", 128, 32, 7000, 3e-3, "pretrain"), PHASES[1])),
-    # session 9's pre-training (identical for the same seed) on session 10's faster loop (boundary
+    # session 9's pre-training (identical for the same seed) on session 10's ~8% faster loop (boundary
     # band made in the data worker, cheaper photometric augmentation; same samples), with the
     # fine-tuning cut to 2,600 steps so that the whole run stays under 2 hours in the machine's slow
     # state (its run: planned with 3,100 fine-tuning steps, cut at the phase boundary when the
