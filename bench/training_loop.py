@@ -5,8 +5,8 @@ session 4 recipe. Prints images per second over the steps after a warm-up.
     python bench/training_loop.py --phase 0 --steps 150    # 128 px pre-training
     python bench/training_loop.py --phase 1 --steps 60     # 256 px fine-tuning
 
-To compare two versions of models/, run it from each checkout in turn, alternating, on an
-otherwise idle machine (never beside a training run): the VM's speed drifts by 10-20%.
+To compare two versions of models/ (session 10 on, which have models.train.train_step), run it
+from each checkout in turn, alternating, on an otherwise idle machine (never beside a training run): the VM's speed drifts by 10-20%.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def main() -> None:
 
     from models.data import Corpus
     from models.net import PortraitUNet
-    from models.train import RECIPES, Samples, loss_fn, sample_maker
+    from models.train import RECIPES, Samples, sample_maker, train_step
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
@@ -42,15 +42,10 @@ def main() -> None:
                         batch_size=batch, num_workers=1, drop_last=True, prefetch_factor=4)
     model = PortraitUNet().to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    for step, (images, *targets) in enumerate(loader):  # targets: (target,) or (target, band)
+    for step, (images, targets, bands) in enumerate(loader):
         if step == args.warmup:
             start = time.perf_counter()
-        x = images.float().div_(255).contiguous(memory_format=torch.channels_last)
-        loss = loss_fn(model.forward_logits(x), *targets)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
-        optimizer.step()
+        train_step(model, optimizer, images, targets, bands, lr=1e-3)
     rate = (args.steps - args.warmup) * batch / (time.perf_counter() - start)
     print(f"{size} px, batch {batch}: {rate:.1f} img/s over {args.steps - args.warmup} steps")
 

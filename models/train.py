@@ -111,6 +111,20 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor, band: torch.Tensor, edge
     return bce + 0.5 * soft_iou.mean()
 
 
+def train_step(model: PortraitUNet, optimizer, images: torch.Tensor, targets: torch.Tensor,
+               bands: torch.Tensor, lr: float) -> torch.Tensor:
+    """One optimiser step on a batch from Samples (uint8 images); returns the loss."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    x = images.float().div_(255).contiguous(memory_format=torch.channels_last)
+    loss = loss_fn(model.forward_logits(x), targets, bands)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+    optimizer.step()
+    return loss
+
+
 EMA_DECAY = 0.998  # half-life ~350 steps, a tenth of a phase
 
 
@@ -230,14 +244,7 @@ def main(argv=None):
         last_save = last_log = time.time()
         seen, running = 0, []
         for images, targets, bands in loader:
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, steps, peak_lr)
-            x = images.float().div_(255).contiguous(memory_format=torch.channels_last)
-            loss = loss_fn(model.forward_logits(x), targets, bands)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
-            optimizer.step()
+            loss = train_step(model, optimizer, images, targets, bands, lr_at(step, steps, peak_lr))
             update_ema(ema, model)
             step += 1
             seen += batch
