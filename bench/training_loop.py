@@ -1,6 +1,6 @@
 """Training-loop throughput: the data worker, forward, backward and optimiser step together, as
-`models.train` runs them (2 threads, one data worker, channels_last), for one phase of the
-session 4 recipe. Prints images per second over the steps after a warm-up.
+`models.train` runs them (2 threads, one data worker, channels_last), for one phase of a
+recipe (default session 4). Prints images per second over the steps after a warm-up.
 
     python bench/training_loop.py --phase 0 --steps 150    # 128 px pre-training
     python bench/training_loop.py --phase 1 --steps 60     # 256 px fine-tuning
@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phase", type=int, default=0, help="0: 128 px pre-training, 1: 256 px fine-tuning")
+    parser.add_argument("--phase", type=int, default=0, help="session4: 0 is 128 px pre-training, 1 is 256 px fine-tuning")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--recipe", default="session4", help="a models.train recipe (its phase sets size and batch)")
     args = parser.parse_args()
 
     import torch
@@ -35,7 +36,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    recipe = RECIPES["session4"]
+    recipe = RECIPES[args.recipe]
     _, size, batch, _, _, _ = recipe.phases[args.phase]
     corpus = Corpus.load(viton_limit=1500)
     loader = DataLoader(Samples(sample_maker(corpus, recipe, args.phase, 1234), 0, args.steps * batch),
