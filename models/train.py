@@ -80,10 +80,11 @@ RECIPES = {
     # session 9's pre-training, then the portrait-heavy fine-tuning mostly at 192 px (about 1.8x
     # cheaper per sample than 256 px) and a short 256 px finish at a lower peak rate: sessions 9-10
     # found pre-training length lifts full bodies and fine-tuning length lifts crops, and at 256 px
-    # both do not fit in 2 hours
+    # both do not fit in 2 hours. Planned with 2,000 + 1,300; cut before the 192 px phase began, when
+    # pre-training ran at 55-60 img/s (about 64 min)
     "session11": Recipe(phases=(("pretrain", 128, 32, 7000, 3e-3, "pretrain"),
-                                ("finetune192", 192, 16, 2000, 1e-3, "finetune"),
-                                ("finish256", 256, 16, 1300, 3e-4, "finetune"))),
+                                ("finetune192", 192, 16, 1850, 1e-3, "finetune"),
+                                ("finish256", 256, 16, 1150, 3e-4, "finetune"))),
 }
 
 
