@@ -81,10 +81,11 @@ RECIPES = {
     # cheaper per sample than 256 px) and a short 256 px finish at a lower peak rate: sessions 9-10
     # found pre-training length lifts full bodies and fine-tuning length lifts crops, and at 256 px
     # both do not fit in 2 hours. Planned with 2,000 + 1,300; cut before the 192 px phase began, when
-    # pre-training ran at 55-60 img/s (about 64 min)
+    # pre-training ran at 55-60 img/s (about 64 min); the 256 px finish then raised to 1,450 before it
+    # began, the 192 px phase having run at 27-30 img/s (18 min)
     "session11": Recipe(phases=(("pretrain", 128, 32, 7000, 3e-3, "pretrain"),
                                 ("finetune192", 192, 16, 1850, 1e-3, "finetune"),
-                                ("finish256", 256, 16, 1150, 3e-4, "finetune"))),
+                                ("finish256", 256, 16, 1450, 3e-4, "finetune"))),
 }
 
 
