@@ -82,7 +82,8 @@ RECIPES = {
     # found pre-training length lifts full bodies and fine-tuning length lifts crops, and at 256 px
     # both do not fit in 2 hours. Planned with 2,000 + 1,300; cut before the 192 px phase began, when
     # pre-training ran at 55-60 img/s (about 64 min); the 256 px finish then raised to 1,450 before it
-    # began, the 192 px phase having run at 27-30 img/s (18 min)
+    # began, the 192 px phase having run at 27-30 img/s (18 min). Its run: 1h54, lower on both sets
+    # (crops -0.007 IoU, beyond the seed spread): not shipped; fine-tuning below 256 px does not pay
     "session11": Recipe(phases=(("pretrain", 128, 32, 7000, 3e-3, "pretrain"),
                                 ("finetune192", 192, 16, 1850, 1e-3, "finetune"),
                                 ("finish256", 256, 16, 1450, 3e-4, "finetune"))),
@@ -193,7 +194,7 @@ def main(argv=None):
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="session4",
                         help="session4: the shipped weights' recipe; session5, session6, session7: rejected "
                              "ones; session9: longer pre-training, not shipped; session10: session9 on a faster loop, "
-                             "fine-tuning trimmed to fit 2 hours; session11: fine-tuning mostly at 192 px (models/README.md)")
+                             "fine-tuning trimmed to fit 2 hours; session11: fine-tuning mostly at 192 px, worse (models/README.md)")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
