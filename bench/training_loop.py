@@ -4,6 +4,7 @@ recipe (default session 4). Prints images per second over the steps after a warm
 
     python bench/training_loop.py --phase 0 --steps 150    # 128 px pre-training
     python bench/training_loop.py --phase 1 --steps 60     # 256 px fine-tuning
+    python bench/training_loop.py --recipe session11 --phase 1 --steps 70    # 192 px fine-tuning
 
 To compare two versions of models/ (session 10 on, which have models.train.train_step), run it
 from each checkout in turn, alternating, on an otherwise idle machine (never beside a training run): the VM's speed drifts by 10-20%.
@@ -36,6 +37,8 @@ def main() -> None:
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
+    if args.recipe not in RECIPES:
+        parser.error(f"--recipe: {args.recipe!r} is not one of {', '.join(sorted(RECIPES))}")
     recipe = RECIPES[args.recipe]
     _, size, batch, _, _, _ = recipe.phases[args.phase]
     corpus = Corpus.load(viton_limit=1500)

@@ -1,6 +1,6 @@
 """Train the bundled portrait model: `python -m models.train` (then `python -m models.export`).
 
-Two phases, both deterministic given --seed:
+Two phases (a recipe may split the second), all deterministic given --seed:
   1. pre-train on everything at 128x128 (the net is fully convolutional; 128 px trains ~5x faster),
   2. fine-tune portrait-heavy at the deployed 256x256.
 bf16 autocast is not used: on this machine's CPU (no AVX512-BF16) it ran ~20x slower than fp32.
