@@ -40,6 +40,8 @@ def main() -> None:
     if args.recipe not in RECIPES:
         parser.error(f"--recipe: {args.recipe!r} is not one of {', '.join(sorted(RECIPES))}")
     recipe = RECIPES[args.recipe]
+    if not 0 <= args.phase < len(recipe.phases):
+        parser.error(f"--phase: recipe {args.recipe} has phases 0 to {len(recipe.phases) - 1}")
     _, size, batch, _, _, _ = recipe.phases[args.phase]
     corpus = Corpus.load(viton_limit=1500)
     loader = DataLoader(Samples(sample_maker(corpus, recipe, args.phase, 1234), 0, args.steps * batch),
