@@ -91,6 +91,14 @@ RECIPES = {
     "session11": Recipe(phases=(LONG_PRETRAIN,
                                 ("finetune192", 192, 16, 1850, 1e-3, "finetune"),
                                 ("finish256", 256, 16, 1450, 3e-4, "finetune"))),
+    # session 9's pre-training, then session 10's 256 px fine-tuning in batches of 8: on this CPU a
+    # 256 px batch of 8 costs less per image than one of 16 (fwd+bwd alone, 2 threads, three
+    # alternated runs: 24-34 against 16-18 img/s; in bench/training_loop.py, with the data worker
+    # beside it, 16.5-18.4 against 14.1-15.8), so the time of session 10's 2,600 x 16 buys ~20% more
+    # 256 px samples (which sessions 9-10 found lift crops) in twice the steps. Peak lr scaled by
+    # sqrt(1/2) for the halved batch. Planned so the whole run stays under 2 hours.
+    "session12": Recipe(phases=(LONG_PRETRAIN,
+                                ("finetune", 256, 8, 6000, 7e-4, "finetune"))),
 }
 
 
@@ -198,7 +206,7 @@ def main(argv=None):
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="session4",
                         help="session4: the shipped weights' recipe; session5, session6, session7: rejected "
                              "ones; session9: longer pre-training, not shipped; session10: session9 on a faster loop, "
-                             "fine-tuning trimmed to fit 2 hours; session11: fine-tuning mostly at 192 px, worse (models/README.md)")
+                             "fine-tuning trimmed to fit 2 hours; session11: fine-tuning mostly at 192 px, worse; session12: session10 in 256 px batches of 8 (models/README.md)")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
