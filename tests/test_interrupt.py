@@ -26,7 +26,9 @@ def test_ctrl_c_stops_cleanly_and_rerun_resumes(tmp_path, astronaut_rgb):
     img = Image.fromarray(astronaut_rgb).resize((640, 640))
     for i in range(40):
         img.save(src / f"{i:02d}.jpg", quality=90)
-    make_person_clip(src / "zz_clip.mp4", astronaut_rgb, seconds=3, audio=True)
+    # the clip comes last and keeps the batch busy after the third photo lands: with a 3-second
+    # clip, one run (a fresh venv's first) saw the whole batch finish before the interrupt came
+    make_person_clip(src / "zz_clip.mp4", astronaut_rgb, seconds=8, audio=True)
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "portraitcli", "replace-bg", "-b", "white", "--jobs", "2",
                              str(src), str(out)], stderr=subprocess.PIPE, start_new_session=True)
