@@ -116,3 +116,17 @@ def test_layout_anchors_are_exact_identities():
         assert relu.op_type == "Relu" and producer[relu.input[0]].op_type == "ConvTranspose"
         w = weights[anchor.input[1]]
         assert np.array_equal(w[:, :, 0, 0], np.eye(w.shape[0], dtype=np.float32))
+
+
+def test_centre_crop_frames_the_middle_as_a_zoomed_camera(astronaut_rgb):
+    from models.evaluate import centre_crop
+
+    mask = np.zeros(astronaut_rgb.shape[:2], bool)
+    mask[40:480, 150:350] = True  # a standing figure taller than the middle 1/1.6
+    image, cut = centre_crop(astronaut_rgb, mask, 1.6)
+    h, w = mask.shape
+    assert image.shape[:2] == cut.shape == (int(h / 1.6), int(w / 1.6))
+    top, left = (h - cut.shape[0]) // 2, (w - cut.shape[1]) // 2
+    assert np.array_equal(image, astronaut_rgb[top:top + cut.shape[0], left:left + cut.shape[1]])
+    assert cut.sum() < mask.sum()  # the box reaches past the middle, so the crop cuts it
+    assert centre_crop(astronaut_rgb, mask, 1.0)[0].shape == astronaut_rgb.shape
