@@ -204,7 +204,9 @@ def main(argv=None):
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    label = ("head-and-shoulder crops" if args.crops else "full photos") + (f", centre 1/{args.zoom:g}" if args.zoom > 1 else "")
+    label = "head-and-shoulder crops" if args.crops else "full photos"
+    if args.zoom > 1:
+        label += f", centre 1/{args.zoom:g}"
     print(f"{label}, refinement {'off' if args.no_refine else 'on'}, subjects {args.subjects}, "
           f"{'one inference' if args.no_mirror else 'mirror-averaged'}")
     print(f"{'model':<20}{'photos':>7}{'IoU':>8}{'BF1':>8}{'MAE':>8}{'ms/inf':>8}{'checker':>10}")
