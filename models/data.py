@@ -30,6 +30,10 @@ MIXES = {
                  "unlabelled": 0.25, "negative": 0.05},
     "finetune": {"ccp_full": 0.12, "ccp_portrait": 0.28, "viton": 0.22, "cutout": 0.2,
                  "unlabelled": 0.14, "negative": 0.04},
+    # session 13: the fine-tuning mix with 14% torso framings (SampleMaker._torso), taken evenly
+    # from the other kinds' shares
+    "finetune_torso": {"ccp_full": 0.10, "ccp_portrait": 0.25, "ccp_torso": 0.10, "viton": 0.19,
+                       "cutout": 0.17, "unlabelled": 0.11, "unlabelled_torso": 0.04, "negative": 0.04},
 }
 
 
@@ -257,6 +261,28 @@ class SampleMaker:
         target = self._warp(mask, m, border=cv2.BORDER_CONSTANT if border == cv2.BORDER_CONSTANT
                             else cv2.BORDER_REFLECT101)
         return out, target.astype(np.float32) / 255.0
+
+    def _torso(self, rng, img, mask, box):
+        """A framing that cuts the person: 0.45-0.85x their height, centred between a third and
+        three-fifths of the way down, so the head, the feet or both fall outside the frame (zoomed
+        video, half-body shots). The other crops never do this (models.evaluate --zoom 1.6)."""
+        x0, y0, x1, y1 = box
+        pw, ph = max(x1 - x0, 8), max(y1 - y0, 8)
+        aspect = random_aspect(rng)
+        crop_h = ph * rng.uniform(0.45, 0.85)
+        cy = y0 + ph * rng.uniform(0.3, 0.6)
+        cx = (x0 + x1) / 2 + pw * rng.normal(0, 0.12)
+        m = crop_affine(cx, cy, crop_h * aspect, crop_h, self.size, rng.normal(0, 6), rng.random() < 0.5)
+        out = self._warp(img, m)
+        return out, self._warp(mask, m).astype(np.float32) / 255.0
+
+    def ccp_torso(self, rng):
+        img, mask, box = self.c.ccp[rng.integers(len(self.c.ccp))]
+        return self._torso(rng, img, mask, box)
+
+    def unlabelled_torso(self, rng):
+        img, label = self.c.unlabelled[rng.integers(len(self.c.unlabelled))]
+        return self._torso(rng, img, label, person_bbox(label))
 
     def ccp_full(self, rng):
         img, mask, box = self.c.ccp[rng.integers(len(self.c.ccp))]
