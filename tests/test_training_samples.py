@@ -144,3 +144,38 @@ def test_boundary_band_marks_pixels_near_both_person_and_background(sample):
     assert band.dtype == np.uint8 and band.shape == target.shape
     np.testing.assert_array_equal(band.astype(bool), expected)
     assert 0.01 < band.mean() < 0.5  # a band around the person (this matte is soft), not everywhere
+
+
+def _standing_person(height: int = 1000, width: int = 660):
+    """A street photo's layout: one upright person (head, torso, legs) standing on the bottom part
+    of the frame, with the sky above the head (so reflected borders do not mirror the head)."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(60, 200, (height, width, 3), dtype=np.uint8)
+    mask = np.zeros((height, width), np.uint8)
+    cv2.circle(mask, (width // 2, 260), 45, 255, -1)                                 # head
+    cv2.ellipse(mask, (width // 2, 490), (95, 190), 0, 0, 360, 255, -1)              # torso
+    cv2.rectangle(mask, (width // 2 - 70, 620), (width // 2 + 70, height - 20), 255, -1)  # legs
+    img[mask > 0] = (200, 80, 60)
+    ys, xs = np.nonzero(mask)
+    return img, mask, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+
+def test_torso_framings_cut_the_person_where_full_body_crops_do_not():
+    """Session 13's torso framings (models.data SampleMaker._torso) are shorter than the person, so
+    the frame cuts them, mostly through the head or neck, as a zoomed video frame does; the
+    full-body crops mostly keep the head in."""
+    img, mask, box = _standing_person()
+    corpus = Corpus(ccp=[(img, mask, box)], viton=[], cutouts=[], backgrounds=[], unlabelled=[(img, mask)])
+
+    def head_cut_share(kind):
+        maker = SampleMaker(corpus, 128, {kind: 1.0}, seed=5)
+        cut = 0
+        for index in range(40):
+            target = getattr(maker, kind)(np.random.default_rng([5, index]))[1]
+            assert 0.03 < target.mean() < 0.9  # the person is in the frame, with background beside
+            cut += target[0].max() > 0.5  # person on the top row: the frame cuts the head or neck
+        return cut / 40
+
+    assert head_cut_share("ccp_torso") >= 0.75
+    assert head_cut_share("unlabelled_torso") >= 0.75
+    assert head_cut_share("ccp_full") <= 0.4  # 0.9 against 0.275 when written
