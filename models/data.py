@@ -34,6 +34,9 @@ MIXES = {
     # from the other kinds' shares
     "finetune_torso": {"ccp_full": 0.10, "ccp_portrait": 0.25, "ccp_torso": 0.10, "viton": 0.19,
                        "cutout": 0.17, "unlabelled": 0.11, "unlabelled_torso": 0.04, "negative": 0.04},
+    # screened in session 13 only: 14% torso framings with the portrait share kept at 28%
+    "finetune_torso_keep_portrait": {"ccp_full": 0.10, "ccp_portrait": 0.28, "ccp_torso": 0.10, "viton": 0.18,
+                                     "cutout": 0.16, "unlabelled": 0.10, "unlabelled_torso": 0.04, "negative": 0.04},
     # session 14: twice the torso framings (28%), the best of the GPU screen (models/README.md)
     "finetune_torso2": {"ccp_full": 0.08, "ccp_portrait": 0.22, "ccp_torso": 0.20, "viton": 0.16,
                         "cutout": 0.14, "unlabelled": 0.08, "unlabelled_torso": 0.08, "negative": 0.04},

@@ -165,8 +165,9 @@ def train_step(model: PortraitUNet, optimizer, images: torch.Tensor, targets: to
     """One optimiser step on a batch from Samples (uint8 images); returns the loss."""
     for group in optimizer.param_groups:
         group["lr"] = lr
-    x = images.float().div_(255).contiguous(memory_format=torch.channels_last)
-    loss = loss_fn(model.forward_logits(x), targets, bands)
+    device = next(model.parameters()).device  # models.screen runs the same step on a GPU
+    x = images.to(device).float().div_(255).contiguous(memory_format=torch.channels_last)
+    loss = loss_fn(model.forward_logits(x), targets.to(device), bands.to(device))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)

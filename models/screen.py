@@ -1,0 +1,62 @@
+"""Compare fine-tuning mixtures quickly on a GPU: `python -m models.screen --init s12 --mix finetune_torso2`.
+
+Runs one recipe's second phase (256 px, batches of 8, models.train's loss, schedule, step and
+weight average) from a run's first-phase weights, and saves NAME.pt beside NAME_ema.pt for
+`python -m models.export`. Session 13 screened four mixtures, two seeds each, on an H100 in about
+five minutes a run (models/README.md). The shipped weights never come from here: models.train
+makes them on 2 CPU cores, and a GPU run differs from it in the last bits of every sum.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from models.data import MIXES, Corpus, SampleMaker
+from models.net import PortraitUNet
+from models.train import RUNS, Samples, lr_at, train_step, update_ema
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--init", required=True, help="run under models/runs/ whose pretrain.pt to start from")
+    parser.add_argument("--mix", required=True, choices=sorted(MIXES))
+    parser.add_argument("--seed", type=int, default=1234, help="sample stream seed (models.train's phase 2 uses seed*100+1)")
+    parser.add_argument("--steps", type=int, default=7200)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=7e-4)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--cache", type=Path, default=None, help="teacher label cache (default models/cache)")
+    parser.add_argument("--name", default=None, help="output name (default MIX_SEED)")
+    parser.add_argument("--out", type=Path, default=RUNS / "screen")
+    args = parser.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    name = args.name or f"{args.mix}_{args.seed}"
+    model = PortraitUNet()
+    model.load_state_dict(torch.load(RUNS / args.init / "pretrain.pt", map_location="cpu"))
+    model = model.to(args.device).to(memory_format=torch.channels_last)
+    ema = {k: v.to(args.device) for k, v in torch.load(RUNS / args.init / "pretrain_ema.pt", map_location="cpu").items()}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)  # fresh, as fresh_optimizer recipes
+    maker = SampleMaker(Corpus.load(cache=args.cache), 256, MIXES[args.mix], seed=args.seed * 100 + 1)
+    loader = DataLoader(Samples(maker, 0, args.steps * args.batch), batch_size=args.batch, num_workers=args.workers,
+                        shuffle=False, drop_last=True, prefetch_factor=16 if args.workers else None,
+                        pin_memory=args.device.startswith("cuda"))
+    start = time.time()
+    for step, (images, targets, bands) in enumerate(loader, 1):
+        loss = train_step(model, optimizer, images, targets, bands, lr_at(step - 1, args.steps, args.lr))
+        update_ema(ema, model)
+        if step % 1000 == 0:
+            print(f"{name} step {step} loss {loss.item():.4f} {time.time() - start:.0f} s", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, args.out / f"{name}.pt")
+    torch.save({k: v.cpu() for k, v in ema.items()}, args.out / f"{name}_ema.pt")
+    print(f"{name}: {args.steps} steps in {time.time() - start:.0f} s -> {args.out / name}.pt", flush=True)
+
+
+if __name__ == "__main__":
+    main()
