@@ -199,6 +199,7 @@ def main() -> None:
     parser.add_argument("--jpeg", type=int, default=75, help="per-frame JPEG quality (default 75)")
     parser.add_argument("--scale", type=float, default=None, help="resize the photos (default 1, quick 0.5)")
     parser.add_argument("--no-motion-blur", action="store_true", help="no motion blur during fast motion")
+    parser.add_argument("--model", type=Path, default=None, help="ONNX file (default: the bundled model)")
     args = parser.parse_args()
     q = args.quick
     n_clips = args.clips or (2 if q else 8)
@@ -212,10 +213,11 @@ def main() -> None:
 
     common.print_header("portraitcli temporal smoothing benchmark", {
         "clips": n_clips, "frames": n_frames, "seeds": seeds, "strengths": strengths, "noise": args.noise,
-        "jpeg": args.jpeg, "scale": scale, "motion blur": not args.no_motion_blur, "data": args.data})
+        "jpeg": args.jpeg, "scale": scale, "motion blur": not args.no_motion_blur, "data": args.data,
+        "model": args.model or "bundled"})
     from portraitcli.model import PortraitModel
 
-    model = PortraitModel()
+    model = PortraitModel(args.model)
     per_seed: list[dict[float, Scores]] = []
     for seed in range(seeds):
         scores = {s: Scores() for s in strengths}
