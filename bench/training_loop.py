@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phase", type=int, default=0, help="session4: 0 is 128 px pre-training, 1 is 256 px fine-tuning")
+    parser.add_argument("--phase", type=int, default=0, help="0 is the first phase (128 px pre-training), 1 the second (256 px fine-tuning)")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--recipe", default="session4", help="a models.train recipe (its phase sets size and batch)")
+    parser.add_argument("--recipe", default="session14", help="a models.train recipe (its phase sets size and batch)")
     args = parser.parse_args()
 
     import torch
