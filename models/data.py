@@ -40,6 +40,9 @@ MIXES = {
     # session 14: twice the torso framings (28%), the best of the GPU screen (models/README.md)
     "finetune_torso2": {"ccp_full": 0.08, "ccp_portrait": 0.22, "ccp_torso": 0.20, "viton": 0.16,
                         "cutout": 0.14, "unlabelled": 0.08, "unlabelled_torso": 0.08, "negative": 0.04},
+    # session 15: 38% torso framings, the portrait share kept at session 14's 22%
+    "finetune_torso3": {"ccp_full": 0.05, "ccp_portrait": 0.22, "ccp_torso": 0.28, "viton": 0.13,
+                        "cutout": 0.12, "unlabelled": 0.06, "unlabelled_torso": 0.10, "negative": 0.04},
 }
 
 

@@ -129,6 +129,12 @@ RECIPES = {
     "session14": Recipe(phases=(LONG_PRETRAIN,
                                 ("finetune", 256, 8, 7200, 7e-4, "finetune_torso2")),
                         fresh_optimizer=True),
+    # session 14 with 38% torso framings (MIXES["finetune_torso3"]), the trend of the GPU screen
+    # carried one step further, untried there (its device time was spent). Ship rule, set before the
+    # run: session 14's rule against the session 14 model
+    "session15": Recipe(phases=(LONG_PRETRAIN,
+                                ("finetune", 256, 8, 7200, 7e-4, "finetune_torso3")),
+                        fresh_optimizer=True),
 }
 
 
