@@ -274,7 +274,7 @@ class SampleMaker:
     def _torso(self, rng, img, mask, box):
         """A framing that cuts the person: 0.45-0.85x their height, centred between a third and
         three-fifths of the way down, so the head, the feet or both fall outside the frame (zoomed
-        video, half-body shots). The other crops never do this (models.evaluate --zoom 1.6)."""
+        video, half-body shots). The other crops rarely do (models.evaluate --zoom 1.6 measures it)."""
         x0, y0, x1, y1 = box
         pw, ph = max(x1 - x0, 8), max(y1 - y0, 8)
         aspect = random_aspect(rng)

@@ -3,7 +3,8 @@
 Runs one recipe's second phase (256 px, batches of 8, models.train's loss, schedule, step and
 weight average) from a run's first-phase weights, and saves NAME.pt beside NAME_ema.pt for
 `python -m models.export`. Session 13 screened four mixtures, two seeds each, on an H100 in about
-five minutes a run (models/README.md). The shipped weights never come from here: models.train
+five minutes a run (models/README.md); models.sweep, by contrast, compares model and optimiser
+knobs on one sample stream. The shipped weights never come from here: models.train
 makes them on 2 CPU cores, and a GPU run differs from it in the last bits of every sum.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from models.data import MIXES, Corpus, SampleMaker
 from models.net import PortraitUNet
-from models.train import RUNS, Samples, lr_at, train_step, update_ema
+from models.train import RUNS, Samples, lr_at, new_optimizer, train_step, update_ema
 
 
 def main(argv=None):
@@ -41,7 +42,7 @@ def main(argv=None):
     model.load_state_dict(torch.load(RUNS / args.init / "pretrain.pt", map_location="cpu"))
     model = model.to(args.device).to(memory_format=torch.channels_last)
     ema = {k: v.to(args.device) for k, v in torch.load(RUNS / args.init / "pretrain_ema.pt", map_location="cpu").items()}
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)  # fresh, as fresh_optimizer recipes
+    optimizer = new_optimizer(model)  # fresh, as in recipes with fresh_optimizer
     maker = SampleMaker(Corpus.load(cache=args.cache), 256, MIXES[args.mix], seed=args.seed * 100 + 1)
     loader = DataLoader(Samples(maker, 0, args.steps * args.batch), batch_size=args.batch, num_workers=args.workers,
                         shuffle=False, drop_last=True, prefetch_factor=16 if args.workers else None,

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from models.data import Corpus
 from models.net import PortraitUNet
-from models.train import RECIPES, Samples, loss_fn, lr_at, sample_maker
+from models.train import RECIPES, Samples, loss_fn, lr_at, new_optimizer, sample_maker
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def main(argv=None):
         torch.manual_seed(args.seed)  # same initialisation for every variant of one arch
         model = PortraitUNet(VARIANTS[name].arch).to(device, memory_format=torch.channels_last)
         models.append(model)
-        optimizers.append(torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4))
+        optimizers.append(new_optimizer(model))
     corpus = Corpus.load(viton_limit=args.viton_limit)
     start = time.time()
 

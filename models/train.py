@@ -231,6 +231,11 @@ def quick_val_iou(model: PortraitUNet, pairs, size: int = 256) -> float:
     return float(np.mean(ious))
 
 
+def new_optimizer(model: PortraitUNet) -> torch.optim.Optimizer:
+    """AdamW as every run starts it (the rate is set per step by lr_at)."""
+    return torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+
+
 def init_from(other_run: Path, model: PortraitUNet, recipe: Recipe, seed: int) -> dict:
     """Load the first-phase weights of another run into model; returns their weight average.
     Refuses unless that run's log shows the same seed and a recipe with the same first phase."""
@@ -246,6 +251,8 @@ def init_from(other_run: Path, model: PortraitUNet, recipe: Recipe, seed: int) -
             or other.mixes[recipe.phases[0][5]] != recipe.mixes[recipe.phases[0][5]] \
             or (other.scene_effects, other.antialias) != (recipe.scene_effects, recipe.antialias):
         raise SystemExit(f"{other_run}: not a run with seed {seed} and this recipe's first phase ({first!r})")
+    if not (other_run / f"{name}.pt").exists():
+        raise SystemExit(f"{other_run}: no {name}.pt (that run did not train its first phase itself)")
     model.load_state_dict(torch.load(other_run / f"{name}.pt", map_location="cpu"))
     return torch.load(other_run / f"{name}_ema.pt", map_location="cpu")
 
@@ -281,7 +288,7 @@ def main(argv=None):
             f.write(line + "\n")
 
     model = PortraitUNet().to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    optimizer = new_optimizer(model)
     phase_index, step, ema = 0, 0, None
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -320,7 +327,7 @@ def main(argv=None):
         if phase_i > phase_index:
             step = 0
         if recipe.fresh_optimizer and phase_i > 0 and step == 0:
-            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+            optimizer = new_optimizer(model)
         maker = sample_maker(corpus, recipe, phase_i, args.seed)
         loader = DataLoader(Samples(maker, step * batch, (steps - step) * batch), batch_size=batch,
                             num_workers=args.workers, shuffle=False, drop_last=True,
