@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from models.data import MIXES, Corpus, SampleMaker
+from models.data import MIXES, Corpus
 from models.net import PortraitUNet
-from models.train import RUNS, Samples, lr_at, new_optimizer, train_step, update_ema
+from models.train import (LONG_PRETRAIN, RUNS, Recipe, Samples, load_phase_weights, lr_at, new_optimizer,
+                          sample_maker, train_step, update_ema)
 
 
 def main(argv=None):
@@ -38,12 +39,15 @@ def main(argv=None):
 
     torch.manual_seed(args.seed)
     name = args.name or f"{args.mix}_{args.seed}"
+    # the fine-tuning phase of a recipe like session14's, with this mixture and size of run
+    recipe = Recipe(phases=(LONG_PRETRAIN, ("finetune", 256, args.batch, args.steps, args.lr, args.mix)),
+                    fresh_optimizer=True)
     model = PortraitUNet()
-    model.load_state_dict(torch.load(RUNS / args.init / "pretrain.pt", map_location="cpu"))
+    ema = load_phase_weights(RUNS / args.init, recipe.phases[0][0], model)
     model = model.to(args.device).to(memory_format=torch.channels_last)
-    ema = {k: v.to(args.device) for k, v in torch.load(RUNS / args.init / "pretrain_ema.pt", map_location="cpu").items()}
-    optimizer = new_optimizer(model)  # fresh, as in recipes with fresh_optimizer
-    maker = SampleMaker(Corpus.load(cache=args.cache), 256, MIXES[args.mix], seed=args.seed * 100 + 1)
+    ema = {k: v.to(args.device) for k, v in ema.items()}
+    optimizer = new_optimizer(model)
+    maker = sample_maker(Corpus.load(cache=args.cache), recipe, 1, args.seed)
     loader = DataLoader(Samples(maker, 0, args.steps * args.batch), batch_size=args.batch, num_workers=args.workers,
                         shuffle=False, drop_last=True, prefetch_factor=16 if args.workers else None,
                         pin_memory=args.device.startswith("cuda"))

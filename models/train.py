@@ -253,10 +253,15 @@ def init_from(other_run: Path, model: PortraitUNet, recipe: Recipe, seed: int) -
             or other.mixes[recipe.phases[0][5]] != recipe.mixes[recipe.phases[0][5]] \
             or (other.scene_effects, other.antialias) != (recipe.scene_effects, recipe.antialias):
         raise SystemExit(f"{other_run}: not a run with seed {seed} and this recipe's first phase ({first!r})")
-    if not (other_run / f"{name}.pt").exists():
-        raise SystemExit(f"{other_run}: no {name}.pt (that run did not train its first phase itself)")
-    model.load_state_dict(torch.load(other_run / f"{name}.pt", map_location="cpu"))
-    return torch.load(other_run / f"{name}_ema.pt", map_location="cpu")
+    return load_phase_weights(other_run, name, model)
+
+
+def load_phase_weights(run_dir: Path, phase_name: str, model: PortraitUNet) -> dict:
+    """Load the weights a run saved at the end of a phase into model; returns their weight average."""
+    if not (run_dir / f"{phase_name}.pt").exists():
+        raise SystemExit(f"{run_dir}: no {phase_name}.pt (that run did not train this phase itself)")
+    model.load_state_dict(torch.load(run_dir / f"{phase_name}.pt", map_location="cpu"))
+    return torch.load(run_dir / f"{phase_name}_ema.pt", map_location="cpu")
 
 
 def main(argv=None):
