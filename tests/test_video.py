@@ -335,7 +335,9 @@ def test_capture_device_path_end_to_end(tmp_path, astronaut_rgb, command):
     clip = make_person_clip(tmp_path / "camera.mp4", astronaut_rgb, audio=False, seconds=1.0)
     with CameraSource(str(clip), planar=True) as camera:
         assert camera.planar
-    worker = Worker(Settings(render=RenderOptions(command=command)), threads=None)
+    # lossless encodes (crf 0): x264's lossy choices for a frame depend on the frames after it,
+    # which differ when the live path skips frames, and put up to 5 levels of noise on a matte
+    worker = Worker(Settings(render=RenderOptions(command=command), crf=0), threads=None)
     out = tmp_path / f"live_{command}.mp4"
     run_live(Task(str(clip), str(out), "live"), worker)
     info = probe(out, with_timestamps=False)
@@ -347,17 +349,20 @@ def test_capture_device_path_end_to_end(tmp_path, astronaut_rgb, command):
     assert 1 <= frames_out <= 15  # a live source skips frames the model has no time for
     # The live path's first output has no temporal history: it must match the file path's output
     # for the same input frame. On a busy machine the live source may skip frame 0 as stale, so
-    # that frame is found as the closest one (the person moves 4 px a frame).
+    # that frame is found as the closest one (the person moves 4 px a frame); the file path runs
+    # without temporal smoothing, so that each of its frames is history-free too (with it, frame
+    # 3 was 1.3-2.6 levels off, enough to fail the bound under load).
     from portraitcli.process import run_video_file
 
     reference = tmp_path / f"file_{command}.mp4"
-    run_video_file(Task(str(clip), str(reference), "video"), worker)
-    file_frames, inputs = read_frames(reference, 15), read_frames(clip, 15)
+    history_free = Worker(Settings(render=RenderOptions(command=command), smooth=0.0, crf=0), threads=None)
+    run_video_file(Task(str(clip), str(reference), "video"), history_free)
+    file_frames, inputs = read_frames(reference, 100), read_frames(clip, 100)
     gaps = [np.abs(first_out.astype(int) - f).mean() for f in file_frames]
     index = int(np.argmin(gaps))
-    # (within a few levels: OpenCV's capture decodes and converts colour on its own, not as ffmpeg's
-    # I420; the old RGB live path measured 3.6 here, the I420 one 2.7)
-    assert gaps[index] < 3.5 and sorted(gaps)[1] > 3 * gaps[index]  # and that frame is unambiguous
+    # (within a level or so: OpenCV's capture decodes and converts colour on its own, not as
+    # ffmpeg's I420; 0.2-0.8 measured, the next frame 8-16 levels away)
+    assert gaps[index] < 1.5 and sorted(gaps)[1] > 3 * gaps[index]  # and that frame is unambiguous
     first_in = inputs[index]
     if command == "segment":
         assert first_out[:, 260:].mean() < 20  # the plain backdrop right of the person is 0
