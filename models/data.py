@@ -40,6 +40,11 @@ MIXES = {
     # session 14: twice the torso framings (28%), the best of the GPU screen (models/README.md)
     "finetune_torso2": {"ccp_full": 0.08, "ccp_portrait": 0.22, "ccp_torso": 0.20, "viton": 0.16,
                         "cutout": 0.14, "unlabelled": 0.08, "unlabelled_torso": 0.08, "negative": 0.04},
+    # session 17: session 14's mix with 11% small people in scenes (SampleMaker.ccp_small), the
+    # portrait and torso shares kept, the rest taken from the other kinds
+    "finetune_torso2_small": {"ccp_full": 0.07, "ccp_portrait": 0.22, "ccp_torso": 0.20, "ccp_small": 0.11,
+                              "viton": 0.12, "cutout": 0.11, "unlabelled": 0.06, "unlabelled_torso": 0.07,
+                              "negative": 0.04},
     # session 15: 38% torso framings, the portrait share kept at session 14's 22%
     "finetune_torso3": {"ccp_full": 0.05, "ccp_portrait": 0.22, "ccp_torso": 0.28, "viton": 0.13,
                         "cutout": 0.12, "unlabelled": 0.06, "unlabelled_torso": 0.10, "negative": 0.04},
@@ -292,6 +297,35 @@ class SampleMaker:
     def unlabelled_torso(self, rng):
         img, label = self.c.unlabelled[rng.integers(len(self.c.unlabelled))]
         return self._torso(rng, img, label, person_bbox(label))
+
+    def ccp_small(self, rng):
+        """People far from the camera: a labelled person cut out by their mask (edge softened) and
+        stood 0.2-0.65x the frame's height tall in a background scene, now and then with a second
+        one. The other labelled samples show people filling the frame; beside small people the
+        network took parts of streets and houses for people (models.evaluate --inset 0.5).
+        Always shrunk by area averaging (warp_antialiased), as the runtime shrinks a wide shot."""
+        bg = self.background(rng).astype(np.float32)
+        target = np.zeros((self.size, self.size), np.float32)
+        for _ in range(1 if rng.random() < 0.8 else 2):
+            img, mask, box = self.c.ccp[rng.integers(len(self.c.ccp))]
+            x0, y0, x1, y1 = box
+            ph = max(y1 - y0, 8)
+            scale = self.size * rng.uniform(0.2, 0.65) / ph
+            feet = self.size * rng.uniform(0.55, 1.1)  # where the feet stand: on the ground, or below the frame
+            cx = self.size * rng.uniform(0.15, 0.85)
+            a = math.radians(rng.normal(0, 4))
+            m = np.array([[scale * math.cos(a), scale * math.sin(a), 0.0],
+                          [-scale * math.sin(a), scale * math.cos(a), 0.0]])
+            m[:, 2] = np.array([cx, feet - ph * scale / 2]) - m[:, :2] @ np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+            if rng.random() < 0.5:
+                m[0] = -m[0]
+                m[0, 2] += 2 * cx
+            fg = warp_antialiased(self._pyramids(img), m, self.size, border=cv2.BORDER_CONSTANT)
+            alpha = warp_antialiased(self._pyramids(mask), m, self.size, border=cv2.BORDER_CONSTANT)
+            alpha = soften(alpha.astype(np.float32) / 255.0, rng)
+            bg = fg.astype(np.float32) * alpha[:, :, None] + bg * (1 - alpha[:, :, None])
+            target = np.maximum(target, alpha)
+        return np.clip(bg, 0, 255).astype(np.uint8), target
 
     def ccp_full(self, rng):
         img, mask, box = self.c.ccp[rng.integers(len(self.c.ccp))]

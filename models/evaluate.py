@@ -8,7 +8,8 @@ averaged with its mirror image's, bystanders faded out, full-resolution refineme
 mean IoU (alpha > 0.5), boundary F1 (boundaries matched within a tolerance of 0.75% of the
 diagonal, as in the DAVIS benchmark) and MAE; plus median ms per inference (1 thread, batch 1)
 and the checkerboard energy of the raw output on flat backgrounds. --crops scores
-head-and-shoulder crops cut from the same photos instead.
+head-and-shoulder crops cut from the same photos instead, --zoom Z their central 1/Z, and
+--inset K each photo shrunk by K into a wider scene (people far from the camera).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from portraitcli.matte import full_resolution
+from portraitcli.segmenter import photo_alpha
 
 
 def iou(alpha: np.ndarray, truth: np.ndarray) -> float:
@@ -92,6 +93,26 @@ def centre_crop(image: np.ndarray, mask: np.ndarray, zoom: float) -> tuple[np.nd
     return image[top:top + crop_h, left:left + crop_w], mask[top:top + crop_h, left:left + crop_w]
 
 
+BACKGROUNDS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "backgrounds"
+
+
+def inset(image: np.ndarray, mask: np.ndarray, scale: float, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The photo shrunk by scale and stood on the bottom edge of a background scene of the photo's
+    own size, a third of the way across: its person as small as one further from the camera, among
+    surroundings the photo never showed (everything outside the inset is background). A stand-in
+    for wide shots, which ccp lacks; the pasted edge is sharper than any real scene's."""
+    h, w = mask.shape
+    canvas = cv2.resize(background, (w, h), interpolation=cv2.INTER_AREA)
+    small_w, small_h = int(w * scale), int(h * scale)
+    small = cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA)
+    small_mask = cv2.resize(mask.astype(np.uint8), (small_w, small_h), interpolation=cv2.INTER_NEAREST) > 0
+    top, left = h - small_h, (w - small_w) // 3
+    canvas[top:, left:left + small_w] = small
+    truth = np.zeros((h, w), bool)
+    truth[top:, left:left + small_w] = small_mask
+    return canvas, truth
+
+
 def load_pairs(images: Path, masks: Path, ids: list[str] | None):
     if ids is None:
         ids = sorted(p.stem for p in masks.glob("*.png"))
@@ -118,11 +139,13 @@ def median_ms(fn, arg, repeats: int = 30) -> float:
 
 def evaluate(images: Path, masks: Path, ids, peers: list[str], crops: bool, refine: bool = True,
              model: str | None = None, subjects: str = "main", mirror: bool = True, per_photo: bool = False,
-             zoom: float = 1.0) -> dict:
+             zoom: float = 1.0, focus: bool = True, inset_scale: float = 1.0) -> dict:
     """Scores each model on the CLI's photo path: probability (mirror-averaged unless
-    mirror=False), subject choice, full-resolution refinement. The peer gets the same steps.
+    mirror=False), subject choice, full-resolution refinement, the focus pass on small subjects
+    unless focus=False (segmenter.photo_alpha). The peer gets the same steps.
     per_photo: also each photo's id and IoU (results[name]["per_photo_iou"]).
-    zoom: score each photo's (or crop's) centre_crop instead, when above 1."""
+    zoom: score each photo's (or crop's) centre_crop instead, when above 1.
+    inset_scale: score each photo inset into a background scene (inset), when below 1."""
     from portraitcli.segmenter import Segmenter
     from portraitcli.subjects import SubjectFilter
 
@@ -139,15 +162,19 @@ def evaluate(images: Path, masks: Path, ids, peers: list[str], crops: bool, refi
     scores = {name: {"iou": [], "bf1": [], "mae": []} for name in predictors}
     sample = None
     seen = []
+    backgrounds = sorted(BACKGROUNDS.glob("*.jpg")) if inset_scale < 1 else []
     for photo_id, img, mask in load_pairs(images, masks, ids):
         seen.append(photo_id)
+        if inset_scale < 1:  # each photo its own scene, the same every run
+            scene = cv2.cvtColor(cv2.imread(str(backgrounds[len(seen) % len(backgrounds)])), cv2.COLOR_BGR2RGB)
+            img, mask = inset(img, mask, inset_scale, scene)
         if crops:
             img, mask = portrait_crop(img, mask)
         if zoom > 1:
             img, mask = centre_crop(img, mask, zoom)
         sample = img
         for name, (probability, _) in predictors.items():
-            alpha = full_resolution(probability(img), img, refine)
+            alpha = photo_alpha(img, probability, refine, focus)
             scores[name]["iou"].append(iou(alpha, mask))
             scores[name]["bf1"].append(boundary_f1(alpha, mask))
             scores[name]["mae"].append(mae(alpha, mask))
@@ -187,7 +214,11 @@ def main(argv=None):
     parser.add_argument("--crops", action="store_true", help="score head-and-shoulder crops of each photo")
     parser.add_argument("--zoom", type=float, default=1.0,
                         help="score the middle 1/ZOOM of each photo, as a zoomed camera frames it (e.g. 1.3, 1.6)")
+    parser.add_argument("--inset", type=float, default=1.0, metavar="K",
+                        help="score each photo shrunk by K (e.g. 0.5) into a background scene: people far away")
     parser.add_argument("--no-refine", action="store_true", help="plain bilinear upsampling instead")
+    parser.add_argument("--no-focus", action="store_true",
+                        help="no second look at subjects that fill little of the photo")
     parser.add_argument("--model", default=None, help="ONNX file (default: the bundled model)")
     parser.add_argument("--subjects", choices=["main", "all"], default="main",
                         help="as the CLI's --subjects (main: bystanders count as background)")
@@ -200,15 +231,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     ids = args.list.read_text().split() if args.list else None
     results = evaluate(args.images, args.masks, ids, args.peer, args.crops, not args.no_refine, args.model,
-                       args.subjects, not args.no_mirror, per_photo=bool(args.worst), zoom=args.zoom)
+                       args.subjects, not args.no_mirror, per_photo=bool(args.worst), zoom=args.zoom,
+                       focus=not args.no_focus, inset_scale=args.inset)
     if args.json:
         print(json.dumps(results, indent=2))
         return
     label = "head-and-shoulder crops" if args.crops else "full photos"
     if args.zoom > 1:
         label += f", centre 1/{args.zoom:g}"
+    if args.inset < 1:
+        label += f", inset at {args.inset:g}x in a scene"
     print(f"{label}, refinement {'off' if args.no_refine else 'on'}, subjects {args.subjects}, "
-          f"{'one inference' if args.no_mirror else 'mirror-averaged'}")
+          f"{'one inference' if args.no_mirror else 'mirror-averaged'}, focus {'off' if args.no_focus else 'on'}")
     print(f"{'model':<20}{'photos':>7}{'IoU':>8}{'BF1':>8}{'MAE':>8}{'ms/inf':>8}{'checker':>10}")
     for name, r in results.items():
         print(f"{name:<20}{r['photos']:>7}{r['iou']:>8.4f}{r['boundary_f1']:>8.4f}{r['mae']:>8.4f}"

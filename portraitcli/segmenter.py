@@ -15,7 +15,7 @@ import numpy as np
 from portraitcli.frames import Pyramid, stored, upright
 from portraitcli.matte import full_resolution
 from portraitcli.model import PortraitModel
-from portraitcli.subjects import SubjectFilter
+from portraitcli.subjects import SubjectFilter, subject_box
 from portraitcli.temporal import TemporalSmoother
 
 
@@ -30,20 +30,43 @@ def as_rgb_array(image) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def photo_alpha(frame, probability, refine: bool = True, focus: bool = True) -> np.ndarray:
+    """A photo's full-resolution alpha from probability(image) -> the model's map (e.g.
+    Segmenter.frame_probability). frame: an RGB array or a Pyramid of one.
+    focus: where the subjects fill little of the photo (subjects.subject_box), the network looks
+    again at a crop around them, so it sees them at a higher resolution, and that alpha replaces
+    the first inside the crop (photos of people shrunk into a wider scene, models.evaluate
+    --inset 0.5: IoU 0.660 -> 0.718, boundary F1 0.694 -> 0.755)."""
+    prob = probability(frame)
+    alpha = full_resolution(prob, frame, refine)
+    height, width = frame.shape[:2]
+    box = subject_box(prob, height, width) if focus else None
+    if box is None:
+        return alpha
+    top, bottom, left, right = box
+    image = frame.image if isinstance(frame, Pyramid) else frame
+    crop = np.ascontiguousarray(image[top:bottom, left:right])
+    alpha[top:bottom, left:right] = full_resolution(probability(crop), crop, refine)
+    return alpha
+
+
 class Segmenter:
     def __init__(self, model: str | PortraitModel | None = None, device: str = "auto", refine: bool = True,
                  smooth: float = 0.6, threads: int | None = None, subjects: str = "main",
-                 mirror_photos: bool = True):
+                 mirror_photos: bool = True, focus_photos: bool = True):
         """model: an ONNX path (None: the bundled one), or a loaded PortraitModel to share.
         mirror_photos: a photo also runs mirrored and the two are averaged (ccp/val IoU +0.002,
         boundary F1 +0.004, crops +0.003 / +0.009, for one more inference); video frames run
-        once, to stay real-time."""
+        once, to stay real-time.
+        focus_photos: a photo whose subjects fill little of it gets a second look at them
+        (photo_alpha); video frames never do."""
         self.model = model if isinstance(model, PortraitModel) else PortraitModel(model, device=device,
                                                                                    threads=threads)
         self.refine = refine
         self.smoother = TemporalSmoother(smooth)
         self.subjects = SubjectFilter(subjects)
         self.mirror_photos = mirror_photos
+        self.focus_photos = focus_photos
 
     @property
     def provider(self) -> str:
@@ -59,8 +82,10 @@ class Segmenter:
         caller then reuses, e.g. for the background blur)."""
         # the network's input and the refinement's guide both start by halving the frame: once
         frame = image if isinstance(image, Pyramid) else Pyramid(as_rgb_array(image))
-        alpha = full_resolution(self.frame_probability(frame, video=video), frame, self.refine, video=video)
-        return self.smoother.smooth_alpha(alpha, self.smoother.weight) if video else alpha
+        if not video:
+            return photo_alpha(frame, self.frame_probability, self.refine, self.focus_photos)
+        alpha = full_resolution(self.frame_probability(frame, video=True), frame, self.refine, video=True)
+        return self.smoother.smooth_alpha(alpha, self.smoother.weight)
 
     def frame_probability(self, frame, rotation: int = 0, video: bool = False) -> np.ndarray:
         """The model's probability for a frame (RGB array or I420) at the model's resolution,

@@ -24,6 +24,12 @@ MAIN_SHARE = 0.2
 NEIGHBOUR = 4
 # How far a person may move between frames (model pixels) and still count as the same.
 MOTION = 6
+# The photo path's focus pass (segmenter.photo_alpha) looks again at the subjects when their box
+# covers at most FOCUS_MAX_SHARE of the photo, widened by FOCUS_MARGIN of its size each way. On
+# ccp/val photos shrunk into a wider scene (models.evaluate --inset 0.5), IoU with margins 0.03 /
+# 0.05 / 0.08: 0.722 / 0.718 / 0.705 (none: 0.660); 0.05 leaves room for what the first look missed.
+FOCUS_MARGIN = 0.05
+FOCUS_MAX_SHARE = 0.7
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -84,3 +90,37 @@ class SubjectFilter:
         out = prob.copy()
         out[fade] = 0.0
         return out
+
+
+def subject_box(prob: np.ndarray, height: int, width: int, margin: float = FOCUS_MARGIN,
+                max_share: float = FOCUS_MAX_SHARE) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) in the pixels of a height x width photo around everyone in prob
+    (> 0.5, at the model's resolution), widened by margin of the box's size each way, then made no
+    more elongated than the photo itself (the network's square input stretches the crop no more
+    than it stretches the photo). None when nobody is found, or when the box covers more than
+    max_share of the photo: a second look at it would gain little resolution."""
+    rows, cols = np.nonzero((prob > 0.5).any(axis=1)), np.nonzero((prob > 0.5).any(axis=0))
+    if not rows[0].size:
+        return None
+    sy, sx = height / prob.shape[0], width / prob.shape[1]
+    top, bottom = rows[0][0] * sy, (rows[0][-1] + 1) * sy
+    left, right = cols[0][0] * sx, (cols[0][-1] + 1) * sx
+    pad_y, pad_x = margin * (bottom - top), margin * (right - left)
+    top, bottom = max(0, int(top - pad_y)), min(height, int(np.ceil(bottom + pad_y)))
+    left, right = max(0, int(left - pad_x)), min(width, int(np.ceil(right + pad_x)))
+    elongation = max(height / width, width / height)
+    box_h, box_w = bottom - top, right - left
+    if box_h > elongation * box_w:
+        left, right = _widen(left, right, int(np.ceil(box_h / elongation)), width)
+    elif box_w > elongation * box_h:
+        top, bottom = _widen(top, bottom, int(np.ceil(box_w / elongation)), height)
+    if (bottom - top) * (right - left) > max_share * height * width:
+        return None
+    return top, bottom, left, right
+
+
+def _widen(start: int, end: int, length: int, limit: int) -> tuple[int, int]:
+    """The span start..end grown about its centre to length, shifted to stay within 0..limit."""
+    length = min(length, limit)
+    start = min(max(0, (start + end - length) // 2), limit - length)
+    return start, start + length

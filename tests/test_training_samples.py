@@ -179,3 +179,29 @@ def test_torso_framings_cut_the_person_where_full_body_crops_do_not():
     assert head_cut_share("ccp_torso") >= 0.75
     assert head_cut_share("unlabelled_torso") >= 0.75
     assert head_cut_share("ccp_full") <= 0.4  # 0.9 against 0.275 when written
+
+
+def test_small_people_stand_whole_in_a_scene_at_a_fraction_of_the_frame():
+    """Session 17's ccp_small samples: the labelled person cut out by their mask and shrunk into a
+    background scene, a fraction of the frame tall; the scene around them is background, and the
+    person's own pixels come with them (the red of the drawn body, not the scene's grey)."""
+    img, mask, box = _standing_person()
+    scene = np.full((300, 400, 3), 128, np.uint8)
+    corpus = Corpus(ccp=[(img, mask, box)], viton=[], cutouts=[], backgrounds=[scene], unlabelled=[])
+    maker = SampleMaker(corpus, 128, {"ccp_small": 1.0}, seed=5)
+    heights, fulls = [], []
+    for index in range(30):
+        picture, target = maker.ccp_small(np.random.default_rng([5, index]))
+        count, _, stats, _ = cv2.connectedComponentsWithStats((target > 0.5).astype(np.uint8))
+        assert count > 1, "the person is in the frame"
+        heights.append(stats[1:, cv2.CC_STAT_HEIGHT].max() / 128)  # the taller, when there are two
+        person = target > 0.9
+        assert picture[person][:, 0].mean() > picture[person][:, 1].mean() + 60  # red body, grey scene
+        assert np.abs(picture[target < 0.01].astype(int) - 128).max() <= 3  # the scene untouched elsewhere
+        full = SampleMaker(corpus, 128, {"ccp_full": 1.0}, seed=5).ccp_full(np.random.default_rng([5, index]))[1]
+        full_rows = np.nonzero((full > 0.5).any(axis=1))[0]
+        fulls.append((full_rows[-1] - full_rows[0] + 1) / 128)
+    # up to 0.65x tall (0.2-0.65 drawn, the feet may leave the frame; two people may overlap into
+    # one taller region); full-body crops fill most of the frame
+    assert 0.15 <= np.median(heights) <= 0.5 and np.percentile(heights, 90) <= 0.7
+    assert np.median(fulls) >= 0.65
