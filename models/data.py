@@ -40,10 +40,11 @@ MIXES = {
     # session 14: twice the torso framings (28%), the best of the GPU screen (models/README.md)
     "finetune_torso2": {"ccp_full": 0.08, "ccp_portrait": 0.22, "ccp_torso": 0.20, "viton": 0.16,
                         "cutout": 0.14, "unlabelled": 0.08, "unlabelled_torso": 0.08, "negative": 0.04},
-    # session 17: session 14's mix with 11% small people in scenes (SampleMaker.ccp_small), the
-    # portrait and torso shares kept, the rest taken from the other kinds
-    "finetune_torso2_small": {"ccp_full": 0.07, "ccp_portrait": 0.22, "ccp_torso": 0.20, "ccp_small": 0.11,
-                              "viton": 0.12, "cutout": 0.11, "unlabelled": 0.06, "unlabelled_torso": 0.07,
+    # session 17: session 14's mix with 10% small people in scenes (SampleMaker.ccp_small), taken
+    # from the full-body kinds nearest to it (ccp_full, cutout, unlabelled); the shares that make
+    # head-and-shoulders and torso framings (portrait, torso, viton) kept
+    "finetune_torso2_small": {"ccp_full": 0.05, "ccp_portrait": 0.22, "ccp_torso": 0.20, "ccp_small": 0.10,
+                              "viton": 0.16, "cutout": 0.09, "unlabelled": 0.06, "unlabelled_torso": 0.08,
                               "negative": 0.04},
     # session 15: 38% torso framings, the portrait share kept at session 14's 22%
     "finetune_torso3": {"ccp_full": 0.05, "ccp_portrait": 0.22, "ccp_torso": 0.28, "viton": 0.13,
