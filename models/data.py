@@ -149,6 +149,19 @@ def crop_affine(cx, cy, crop_w, crop_h, size, angle_deg, flip):
     return m
 
 
+def stand_affine(scale: float, angle_deg: float, source_centre, centre, flip: bool) -> np.ndarray:
+    """2x3 matrix that scales and turns a source image about source_centre and puts that point at
+    centre of the output, mirrored left to right about it if flip: a person pasted into a scene."""
+    a = math.radians(angle_deg)
+    m = np.array([[scale * math.cos(a), scale * math.sin(a), 0.0],
+                  [-scale * math.sin(a), scale * math.cos(a), 0.0]])
+    m[:, 2] = np.array(centre) - m[:, :2] @ np.array(source_centre)
+    if flip:
+        m[0] = -m[0]
+        m[0, 2] += 2 * centre[0]
+    return m
+
+
 def warp(img, m, size, interp=cv2.INTER_LINEAR, border=cv2.BORDER_REFLECT101):
     return cv2.warpAffine(img, m, (size, size), flags=interp, borderMode=border)
 
@@ -314,13 +327,8 @@ class SampleMaker:
             scale = self.size * rng.uniform(0.2, 0.65) / ph
             feet = self.size * rng.uniform(0.55, 1.1)  # where the feet stand: on the ground, or below the frame
             cx = self.size * rng.uniform(0.15, 0.85)
-            a = math.radians(rng.normal(0, 4))
-            m = np.array([[scale * math.cos(a), scale * math.sin(a), 0.0],
-                          [-scale * math.sin(a), scale * math.cos(a), 0.0]])
-            m[:, 2] = np.array([cx, feet - ph * scale / 2]) - m[:, :2] @ np.array([(x0 + x1) / 2, (y0 + y1) / 2])
-            if rng.random() < 0.5:
-                m[0] = -m[0]
-                m[0, 2] += 2 * cx
+            m = stand_affine(scale, rng.normal(0, 4), ((x0 + x1) / 2, (y0 + y1) / 2), (cx, feet - ph * scale / 2),
+                             rng.random() < 0.5)
             fg = warp_antialiased(self._pyramids(img), m, self.size, border=cv2.BORDER_CONSTANT)
             alpha = warp_antialiased(self._pyramids(mask), m, self.size, border=cv2.BORDER_CONSTANT)
             alpha = soften(alpha.astype(np.float32) / 255.0, rng)
@@ -391,13 +399,7 @@ class SampleMaker:
                 scale = self.size * rng.uniform(0.35, 1.0) / h
                 top = self.size * rng.uniform(-0.1, 1.0) - h * scale * rng.uniform(0.0, 0.9)
                 cx = self.size * rng.uniform(0.1, 0.9)
-            a = math.radians(rng.normal(0, 6))
-            m = np.array([[scale * math.cos(a), scale * math.sin(a), 0.0],
-                          [-scale * math.sin(a), scale * math.cos(a), 0.0]])
-            m[:, 2] = np.array([cx, top + h * scale / 2]) - m[:, :2] @ np.array([w / 2, h / 2])
-            if rng.random() < 0.5:
-                m[0] = -m[0]
-                m[0, 2] += 2 * cx
+            m = stand_affine(scale, rng.normal(0, 6), (w / 2, h / 2), (cx, top + h * scale / 2), rng.random() < 0.5)
             source = self._premultiply(rgba) if self.antialias else rgba
             layer = self._warp(source, m, border=cv2.BORDER_CONSTANT).astype(np.float32)
             alpha = layer[:, :, 3] / 255.0

@@ -23,14 +23,14 @@ from torch.utils.data import DataLoader
 
 from models.data import Corpus
 from models.net import PortraitUNet
-from models.train import RECIPES, Samples, loss_fn, lr_at, new_optimizer, sample_maker
+from models.train import EDGE_WEIGHT, RECIPES, Samples, loss_fn, lr_at, new_optimizer, sample_maker
 
 
 @dataclass(frozen=True)
 class Variant:
     arch: str = "lean"
     lr_scale: float = 1.0
-    edge_weight: float = 3.0
+    edge_weight: float = EDGE_WEIGHT
 
 
 VARIANTS = {

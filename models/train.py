@@ -41,6 +41,10 @@ PHASES = (
 LONG_PRETRAIN = ("pretrain", 128, 32, 7000, 3e-3, "pretrain")
 
 
+# loss weight of the pixels near a person's edge (models.data.boundary_band), on top of 1 for all
+EDGE_WEIGHT = 3.0
+
+
 @dataclass(frozen=True)
 class Recipe:
     """What a run learns from: phase plan, data mixtures, and the sample effects of
@@ -54,8 +58,8 @@ class Recipe:
     # run's pre-training (--init-from) and equal a run from scratch
     fresh_optimizer: bool = False
     # loss weight of the boundary band (models.data.boundary_band) in the phases after the first; the
-    # first keeps loss_fn's default, so that a run can reuse another's pre-training (--init-from)
-    finetune_edge_weight: float = 3.0
+    # first keeps EDGE_WEIGHT, so that a run can reuse another's pre-training (--init-from)
+    finetune_edge_weight: float = EDGE_WEIGHT
 
 
 # session14 (the default) reproduces the shipped weights; session4 the ones shipped in sessions 4-13
@@ -182,7 +186,8 @@ class Samples(Dataset):
                 torch.from_numpy(boundary_band(target))[None])
 
 
-def loss_fn(logits: torch.Tensor, target: torch.Tensor, band: torch.Tensor, edge_weight: float = 3.0) -> torch.Tensor:
+def loss_fn(logits: torch.Tensor, target: torch.Tensor, band: torch.Tensor,
+            edge_weight: float = EDGE_WEIGHT) -> torch.Tensor:
     """Boundary-weighted cross-entropy (band: models.data.boundary_band) plus half a soft IoU."""
     weight = 1.0 + edge_weight * band.float()
     bce = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
@@ -194,7 +199,7 @@ def loss_fn(logits: torch.Tensor, target: torch.Tensor, band: torch.Tensor, edge
 
 
 def train_step(model: PortraitUNet, optimizer, images: torch.Tensor, targets: torch.Tensor,
-               bands: torch.Tensor, lr: float, edge_weight: float = 3.0) -> torch.Tensor:
+               bands: torch.Tensor, lr: float, edge_weight: float = EDGE_WEIGHT) -> torch.Tensor:
     """One optimiser step on a batch from Samples (uint8 images); returns the loss."""
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -358,7 +363,7 @@ def main(argv=None):
         if recipe.fresh_optimizer and phase_i > 0 and step == 0:
             optimizer = new_optimizer(model)
         maker = sample_maker(corpus, recipe, phase_i, args.seed)
-        edge_weight = recipe.finetune_edge_weight if phase_i > 0 else 3.0
+        edge_weight = recipe.finetune_edge_weight if phase_i > 0 else EDGE_WEIGHT
         loader = DataLoader(Samples(maker, step * batch, (steps - step) * batch), batch_size=batch,
                             num_workers=args.workers, shuffle=False, drop_last=True,
                             persistent_workers=False, prefetch_factor=4 if args.workers else None)
