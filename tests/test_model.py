@@ -130,3 +130,22 @@ def test_centre_crop_frames_the_middle_as_a_zoomed_camera(astronaut_rgb):
     assert np.array_equal(image, astronaut_rgb[top:top + cut.shape[0], left:left + cut.shape[1]])
     assert cut.sum() < mask.sum()  # the box reaches past the middle, so the crop cuts it
     assert centre_crop(astronaut_rgb, mask, 1.0)[0].shape == astronaut_rgb.shape
+
+
+def test_inset_shrinks_the_photo_into_a_scene_with_its_truth(astronaut_rgb, camera_grey):
+    """models.evaluate --inset: the photo at half size on the scene's bottom edge, a third of the
+    way across; the truth is the shrunk mask there and background everywhere else."""
+    from models.evaluate import inset
+
+    mask = np.zeros(astronaut_rgb.shape[:2], bool)
+    mask[40:480, 150:350] = True
+    scene = np.repeat(camera_grey[:, :, None], 3, axis=2)
+    image, truth = inset(astronaut_rgb, mask, 0.5, scene)
+    h, w = mask.shape
+    assert image.shape == astronaut_rgb.shape and truth.shape == mask.shape
+    top, left = h - h // 2, (w - w // 2) // 3
+    assert np.array_equal(truth[top:, left:left + w // 2], mask[::2, ::2])  # nearest-neighbour halving
+    assert truth.sum() == mask[::2, ::2].sum()  # nothing outside the inset
+    shrunk = image[top:, left:left + w // 2].astype(int)
+    assert np.abs(shrunk - astronaut_rgb[::2, ::2].astype(int)).mean() < 12  # the photo, halved
+    assert np.abs(image[:top].astype(int) - scene[:top].astype(int)).mean() < 3  # the scene above it
