@@ -100,12 +100,13 @@ def subject_box(prob: np.ndarray, height: int, width: int, margin: float = FOCUS
     more elongated than the photo itself (the network's square input stretches the crop no more
     than it stretches the photo). None when nobody is found, or when the box covers more than
     max_share of the photo: a second look at it would gain little resolution."""
-    rows, cols = np.nonzero((prob > 0.5).any(axis=1)), np.nonzero((prob > 0.5).any(axis=0))
-    if not rows[0].size:
+    people = prob > 0.5
+    rows, cols = np.flatnonzero(people.any(axis=1)), np.flatnonzero(people.any(axis=0))
+    if not rows.size:
         return None
     sy, sx = height / prob.shape[0], width / prob.shape[1]
-    top, bottom = rows[0][0] * sy, (rows[0][-1] + 1) * sy
-    left, right = cols[0][0] * sx, (cols[0][-1] + 1) * sx
+    top, bottom = rows[0] * sy, (rows[-1] + 1) * sy
+    left, right = cols[0] * sx, (cols[-1] + 1) * sx
     pad_y, pad_x = margin * (bottom - top), margin * (right - left)
     top, bottom = max(0, int(top - pad_y)), min(height, int(np.ceil(bottom + pad_y)))
     left, right = max(0, int(left - pad_x)), min(width, int(np.ceil(right + pad_x)))
