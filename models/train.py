@@ -60,6 +60,9 @@ class Recipe:
     # loss weight of the boundary band (models.data.boundary_band) in the phases after the first; the
     # first keeps EDGE_WEIGHT, so that a run can reuse another's pre-training (--init-from)
     finetune_edge_weight: float = EDGE_WEIGHT
+    # sample stream seed of the phases after the first (None: the run's --seed); another value
+    # draws a second fine-tuning of the same pre-training, which --init-from can then reuse
+    finetune_seed: int | None = None
 
 
 # session14 (the default) reproduces the shipped weights; session4 the ones shipped in sessions 4-13
@@ -163,12 +166,20 @@ RECIPES = {
     "session17": Recipe(phases=(LONG_PRETRAIN,
                                 ("finetune", 256, 8, 7200, 7e-4, "finetune_torso2_small")),
                         fresh_optimizer=True),
+    # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
+    # the samples or the draw? Ship rule, set before the run: session 17's (session 14's rule against
+    # the session 14 model, and higher IoU and BF1 at --inset 0.5)
+    "session18": Recipe(phases=(LONG_PRETRAIN,
+                                ("finetune", 256, 8, 7200, 7e-4, "finetune_torso2_small")),
+                        fresh_optimizer=True, finetune_seed=5678),
 }
 
 
 def sample_maker(corpus: Corpus, recipe: Recipe, phase_i: int, seed: int) -> SampleMaker:
     """The sample stream of one phase of a recipe: a pure function of (recipe, phase, seed)."""
     _, size, _, _, _, mix = recipe.phases[phase_i]
+    if phase_i > 0 and recipe.finetune_seed is not None:
+        seed = recipe.finetune_seed
     return SampleMaker(corpus, size, recipe.mixes[mix], seed=seed * 100 + phase_i,
                        scene_effects=recipe.scene_effects, antialias=recipe.antialias)
 
