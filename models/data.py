@@ -46,6 +46,11 @@ MIXES = {
     "finetune_torso2_small": {"ccp_full": 0.05, "ccp_portrait": 0.22, "ccp_torso": 0.20, "ccp_small": 0.10,
                               "viton": 0.16, "cutout": 0.09, "unlabelled": 0.06, "unlabelled_torso": 0.08,
                               "negative": 0.04},
+    # session 19: session 17's mix with session 14's full-body ccp share (8%) kept, the three points
+    # taken from viton instead (upper bodies on plain backdrops, the kind least like a real scene)
+    "finetune_torso2_small_keepfull": {"ccp_full": 0.08, "ccp_portrait": 0.22, "ccp_torso": 0.20, "ccp_small": 0.10,
+                                       "viton": 0.13, "cutout": 0.09, "unlabelled": 0.06, "unlabelled_torso": 0.08,
+                                       "negative": 0.04},
     # session 15: 38% torso framings, the portrait share kept at session 14's 22%
     "finetune_torso3": {"ccp_full": 0.05, "ccp_portrait": 0.22, "ccp_torso": 0.28, "viton": 0.13,
                         "cutout": 0.12, "unlabelled": 0.06, "unlabelled_torso": 0.10, "negative": 0.04},

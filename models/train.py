@@ -172,6 +172,12 @@ RECIPES = {
     "session18": Recipe(phases=(LONG_PRETRAIN,
                                 ("finetune", 256, 8, 7200, 7e-4, "finetune_torso2_small")),
                         fresh_optimizer=True, finetune_seed=5678),
+    # session 17 with session 14's full-body ccp share kept (MIXES["finetune_torso2_small_keepfull"]):
+    # session 17 cut it from 8% to 5% and lost full-body BF1. Ship rule, set before the run: session
+    # 17's; if sessions 18 and 19 both meet it, the one with the higher mean over the four sets ships
+    "session19": Recipe(phases=(LONG_PRETRAIN,
+                                ("finetune", 256, 8, 7200, 7e-4, "finetune_torso2_small_keepfull")),
+                        fresh_optimizer=True),
 }
 
 
