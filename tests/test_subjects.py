@@ -25,11 +25,12 @@ def street():
     return cv2.resize(data.rocket(), (WIDTH, HEIGHT), interpolation=cv2.INTER_AREA)
 
 
-def scene(person, street, scales):
-    """People standing on the bottom edge, left to right, each scaled from 512 px; their boxes."""
+def scene(person, street, scales, left=20):
+    """People standing on the bottom edge, left to right from column `left`, each scaled from
+    512 px; their boxes."""
     rgb, alpha = person
     canvas = street.astype(np.float32)
-    boxes, x = [], 20
+    boxes, x = [], left
     for s in scales:
         side = int(512 * s)
         fg = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -118,16 +119,22 @@ def test_focus_pass_gives_a_small_person_the_detail_of_a_large_one(person, stree
     from portraitcli.segmenter import Segmenter
 
     rgb, full_alpha = person
-    img, (box,) = scene(person, street, (0.3,))  # 154 px tall in a 640 x 1280 scene
-    side = box[0].stop - box[0].start
-    truth = np.zeros(img.shape[:2], bool)
-    truth[box] = cv2.resize(full_alpha, (side, side), interpolation=cv2.INTER_AREA) > 0.5
+    one_look, focused = [], []
+    # 154 and 179 px tall in a 640 x 1280 scene, at both ends, clear of the rocket in the middle.
+    # Four placements, since one alone moves a lot between weights: at (0.3, 20) session 14's scored
+    # 0.58 -> 0.83 and session 19's 0.31 -> 0.60; over the four, 0.75 -> 0.86 and 0.67 -> 0.83
+    for scale, left in ((0.3, 20), (0.3, 1000), (0.35, 20), (0.35, 1000)):
+        img, (box,) = scene(person, street, (scale,), left)
+        side = box[0].stop - box[0].start
+        truth = np.zeros(img.shape[:2], bool)
+        truth[box] = cv2.resize(full_alpha, (side, side), interpolation=cv2.INTER_AREA) > 0.5
 
-    def iou(alpha):
-        pred = alpha > 0.5
-        return (pred & truth).sum() / (pred | truth).sum()
+        def iou(alpha):
+            pred = alpha > 0.5
+            return (pred & truth).sum() / (pred | truth).sum()
 
-    one_look = iou(Segmenter(subjects="all", focus_photos=False).matte(img))
-    focused = iou(Segmenter(subjects="all").matte(img))
-    assert focused > one_look + 0.1, (one_look, focused)  # 0.58 -> 0.83 when written
-    assert focused > 0.75
+        one_look.append(iou(Segmenter(subjects="all", focus_photos=False).matte(img)))
+        focused.append(iou(Segmenter(subjects="all").matte(img)))
+    one_look, focused = np.mean(one_look), np.mean(focused)
+    assert focused > one_look + 0.1, (one_look, focused)
+    assert focused > 0.75, focused
