@@ -30,8 +30,11 @@ def test_ctrl_c_stops_cleanly_and_rerun_resumes(tmp_path, astronaut_rgb):
     # clip, one run (a fresh venv's first) saw the whole batch finish before the interrupt came
     make_person_clip(src / "zz_clip.mp4", astronaut_rgb, seconds=8, audio=True)
     out = tmp_path / "out"
+    # Ctrl-C's default action, as in a terminal: a shell without job control starts background
+    # jobs (`pytest &`) with SIGINT ignored, which children inherit and Python then keeps
     proc = subprocess.Popen([sys.executable, "-m", "portraitcli", "replace-bg", "-b", "white", "--jobs", "2",
-                             str(src), str(out)], stderr=subprocess.PIPE, start_new_session=True)
+                             str(src), str(out)], stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not (out.exists() and len(list(out.glob("*.jpg"))) >= 3):
         time.sleep(0.05)
