@@ -51,6 +51,19 @@ MIXES = {
     "finetune_torso2_small_keepfull": {"ccp_full": 0.08, "ccp_portrait": 0.22, "ccp_torso": 0.20, "ccp_small": 0.10,
                                        "viton": 0.13, "cutout": 0.09, "unlabelled": 0.06, "unlabelled_torso": 0.08,
                                        "negative": 0.04},
+    # screened on a GPU in session 20 only (models/README.md): session 19's mix with the shares of
+    # the sources whose labels are least exact moved to labelled ccp kinds: VITON (automatic parsing,
+    # "small edge errors"), the teacher-labelled photos (soft MediaPipe maps), both, or VITON's
+    # share halved for more full bodies
+    "s20_noviton": {"ccp_full": 0.12, "ccp_portrait": 0.26, "ccp_torso": 0.25, "ccp_small": 0.10,
+                    "cutout": 0.09, "unlabelled": 0.06, "unlabelled_torso": 0.08, "negative": 0.04},
+    "s20_nounlabelled": {"ccp_full": 0.14, "ccp_portrait": 0.22, "ccp_torso": 0.28, "ccp_small": 0.10,
+                         "viton": 0.13, "cutout": 0.09, "negative": 0.04},
+    "s20_ccp_only": {"ccp_full": 0.16, "ccp_portrait": 0.27, "ccp_torso": 0.31, "ccp_small": 0.10,
+                     "cutout": 0.12, "negative": 0.04},
+    "s20_morefull": {"ccp_full": 0.14, "ccp_portrait": 0.22, "ccp_torso": 0.20, "ccp_small": 0.10,
+                     "viton": 0.07, "cutout": 0.09, "unlabelled": 0.06, "unlabelled_torso": 0.08,
+                     "negative": 0.04},
     # session 15: 38% torso framings, the portrait share kept at session 14's 22%
     "finetune_torso3": {"ccp_full": 0.05, "ccp_portrait": 0.22, "ccp_torso": 0.28, "viton": 0.13,
                         "cutout": 0.12, "unlabelled": 0.06, "unlabelled_torso": 0.10, "negative": 0.04},

@@ -37,6 +37,12 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=RUNS / "screen")
     args = parser.parse_args(argv)
 
+    import cv2
+
+    # before the workers fork: many workers, each with OpenCV's own thread pool, would
+    # oversubscribe the cores (as in models.sweep)
+    cv2.setNumThreads(1)
+    torch.backends.cudnn.benchmark = True  # a screen, not the shipped weights: speed over last bits
     torch.manual_seed(args.seed)
     name = args.name or f"{args.mix}_{args.seed}"
     # the fine-tuning phase of a recipe like session14's, with this mixture and size of run
