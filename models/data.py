@@ -59,11 +59,13 @@ MIXES = {
                     "cutout": 0.09, "unlabelled": 0.06, "unlabelled_torso": 0.08, "negative": 0.04},
     "s20_nounlabelled": {"ccp_full": 0.14, "ccp_portrait": 0.22, "ccp_torso": 0.28, "ccp_small": 0.10,
                          "viton": 0.13, "cutout": 0.09, "negative": 0.04},
-    "s20_ccp_only": {"ccp_full": 0.16, "ccp_portrait": 0.27, "ccp_torso": 0.31, "ccp_small": 0.10,
-                     "cutout": 0.12, "negative": 0.04},
     "s20_morefull": {"ccp_full": 0.14, "ccp_portrait": 0.22, "ccp_torso": 0.20, "ccp_small": 0.10,
                      "viton": 0.07, "cutout": 0.09, "unlabelled": 0.06, "unlabelled_torso": 0.08,
                      "negative": 0.04},
+    # session 20: only the exactly labelled sources (ccp's manual masks, the cutouts' alpha,
+    # negatives), the best of the session 20 GPU screen on all four ccp/val sets and at --inset 0.5
+    "finetune_exact_labels": {"ccp_full": 0.16, "ccp_portrait": 0.27, "ccp_torso": 0.31, "ccp_small": 0.10,
+                              "cutout": 0.12, "negative": 0.04},
     # session 15: 38% torso framings, the portrait share kept at session 14's 22%
     "finetune_torso3": {"ccp_full": 0.05, "ccp_portrait": 0.22, "ccp_torso": 0.28, "viton": 0.13,
                         "cutout": 0.12, "unlabelled": 0.06, "unlabelled_torso": 0.10, "negative": 0.04},

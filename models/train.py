@@ -178,6 +178,16 @@ RECIPES = {
                         fresh_optimizer=True),
 }
 
+# session 19 fine-tuned on the exactly labelled sources alone (MIXES["finetune_exact_labels"]: ccp's
+# manual masks, cutouts, negatives; no VITON parsing, no teacher labels), the best mixture of a GPU
+# screen (models/README.md, "Session 20"; two seeds each, level with session 19's mix on 1.6x and
+# above it elsewhere). Ship rule, set before the run, against the shipped session 19 model: IoU and
+# BF1 each at least its own less 0.002 on ccp/val full, crops, --zoom 1.3, --zoom 1.6 and --inset
+# 0.5, higher on the mean of the eight four-set figures; bench/temporal.py --clips 24 --frames 30
+# IoU likewise; under 2 hours from scratch
+RECIPES["session20"] = replace(RECIPES["session19"], phases=(
+    LONG_PRETRAIN, ("finetune", 256, 8, 7200, 7e-4, "finetune_exact_labels")))
+
 # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
 # the samples or the draw? Ship rule, set before the run: session 17's (session 14's rule against
 # the session 14 model, and higher IoU and BF1 at --inset 0.5). Its run (54 min): lower than
