@@ -63,7 +63,8 @@ MIXES = {
                      "viton": 0.07, "cutout": 0.09, "unlabelled": 0.06, "unlabelled_torso": 0.08,
                      "negative": 0.04},
     # session 20: only the exactly labelled sources (ccp's manual masks, the cutouts' alpha,
-    # negatives), the best of the session 20 GPU screen on all four ccp/val sets and at --inset 0.5
+    # negatives): in the session 20 GPU screen above the others on full bodies, crops and at
+    # --inset 0.5, level with session 19's mix at --zoom 1.6
     "finetune_exact_labels": {"ccp_full": 0.16, "ccp_portrait": 0.27, "ccp_torso": 0.31, "ccp_small": 0.10,
                               "cutout": 0.12, "negative": 0.04},
     # session 15: 38% torso framings, the portrait share kept at session 14's 22%
