@@ -31,6 +31,10 @@ MOTION = 6
 # 0.05 leaves room for what the first look missed. The four ccp/val sets never trigger it.
 FOCUS_MARGIN = 0.05
 FOCUS_MAX_SHARE = 0.7
+# blobs under this share of the largest one's area are specks (a lamp, a glint), not people: they
+# must not stretch the focus box across the photo (session 21's model marks a few beside a small
+# person in tests/test_subjects.py's rocket scene, which turned the focus pass off there)
+FOCUS_SPECK_SHARE = 0.1
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -99,8 +103,13 @@ def subject_box(prob: np.ndarray, height: int, width: int, margin: float = FOCUS
     (> 0.5, at the model's resolution), widened by margin of the box's size each way, then made no
     more elongated than the photo itself (the network's square input stretches the crop no more
     than it stretches the photo). None when nobody is found, or when the box covers more than
-    max_share of the photo: a second look at it would gain little resolution."""
+    max_share of the photo: a second look at it would gain little resolution. Specks
+    (FOCUS_SPECK_SHARE) are left out of the box; outside it the first look's alpha stays."""
     people = prob > 0.5
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(people.astype(np.uint8), connectivity=8)
+    if count > 2:
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        people = np.isin(labels, 1 + np.flatnonzero(areas >= FOCUS_SPECK_SHARE * areas.max()))
     rows, cols = np.flatnonzero(people.any(axis=1)), np.flatnonzero(people.any(axis=0))
     if not rows.size:
         return None

@@ -109,6 +109,8 @@ def test_subject_box_frames_the_people_no_more_elongated_than_the_photo():
     # widened to at most the photo's 2:1 elongation, about the person's centre
     assert abs((bottom - top) / (right - left) - 2.0) < 0.05
     assert abs((left + right) / 2 - 350) < 3
+    prob[250:253, 240:243] = 0.9  # a speck far away (a lamp) does not stretch the box to it
+    assert subject_box(prob, 640, 1280) == (top, bottom, left, right)
     prob[20:250, 10:240] = 0.9  # someone filling most of the photo: nothing to gain
     assert subject_box(prob, 640, 1280) is None
 
@@ -123,7 +125,8 @@ def test_focus_pass_gives_a_small_person_the_detail_of_a_large_one(person, stree
     one_look, focused = [], []
     # 154 and 179 px tall in a 640 x 1280 scene, at both ends, clear of the rocket in the middle.
     # Four placements, since one alone moves a lot between weights: at (0.3, 20) session 14's scored
-    # 0.58 -> 0.83 and session 19's 0.31 -> 0.60; over the four, 0.75 -> 0.86 and 0.67 -> 0.83
+    # 0.58 -> 0.83 and session 19's 0.31 -> 0.60; over the four, 0.75 -> 0.86 and 0.67 -> 0.83 (session
+    # 21's: 0.70 -> 0.76 until subject_box left specks out of the focus box, then 0.70 -> 0.87)
     for scale, left in ((0.3, 20), (0.3, 1000), (0.35, 20), (0.35, 1000)):
         img, (box,) = scene(person, street, (scale,), left)
         side = box[0].stop - box[0].start
