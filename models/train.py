@@ -369,8 +369,8 @@ def main(argv=None):
                         help="start a new run at its second phase from RUN's first-phase weights; RUN must have "
                              "had the same seed and first phase, and the recipe a fresh optimiser per phase")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="session21",
-                        help="session19: the shipped weights' recipe; session14 and session4: the previous ones'; the others were "
-                             "tried and not shipped (models/README.md)")
+                        help="session21: the shipped weights' recipe; session19, session14 and session4: the previous ones'; the "
+                             "others were tried and not shipped (models/README.md)")
     args = parser.parse_args(argv)
 
     torch.manual_seed(args.seed)
