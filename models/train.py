@@ -226,7 +226,10 @@ RECIPES["session23"] = replace(RECIPES["session21"], phases=(
 # pre-training mix, and the fine-tuning gained most from exact labels (session 20) and from these
 # framings (sessions 14, 19). Ship rule, set before the run, against the shipped session 21 model:
 # session 20's (IoU and BF1 each at least its own less 0.002 on the four sets and at inset 0.5,
-# higher mean of the eight four-set figures, video IoU likewise, under 2 hours from scratch)
+# higher mean of the eight four-set figures, video IoU likewise, under 2 hours from scratch). Its
+# run (1 h 39 min from scratch): full 0.9213 / 0.8582, crops 0.9535 / 0.8448, 1.3x 0.9302 / 0.8516,
+# 1.6x 0.9399 / 0.8349, inset 0.5 0.8267 / 0.8455; video IoU +0.0044 (0.9389), but crops IoU -0.0035
+# and 1.3x -0.0036 / -0.0049, beyond the allowance: not shipped (models/train_log_rejected_session24.txt)
 RECIPES["session24"] = replace(RECIPES["session21"], phases=(
     ("pretrain", 128, 32, 7000, 3e-3, "pretrain_noviton"), ("finetune", 256, 8, 7200, 1e-3, "finetune_exact_labels")))
 
