@@ -231,7 +231,7 @@ RECIPES["session23"] = replace(RECIPES["session21"], phases=(
 # 1.6x 0.9399 / 0.8349, inset 0.5 0.8267 / 0.8455; video IoU +0.0044 (0.9389), but crops IoU -0.0035
 # and 1.3x -0.0036 / -0.0049, beyond the allowance: not shipped (models/train_log_rejected_session24.txt)
 RECIPES["session24"] = replace(RECIPES["session21"], phases=(
-    LONG_PRETRAIN[:-1] + ("pretrain_noviton",), ("finetune", 256, 8, 7200, 1e-3, "finetune_exact_labels")))
+    LONG_PRETRAIN[:-1] + ("pretrain_noviton",), RECIPES["session21"].phases[1]))
 
 # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
 # the samples or the draw? Ship rule, set before the run: session 17's (session 14's rule against
