@@ -233,6 +233,13 @@ RECIPES["session23"] = replace(RECIPES["session21"], phases=(
 RECIPES["session24"] = replace(RECIPES["session21"], phases=(
     LONG_PRETRAIN[:-1] + ("pretrain_noviton",), RECIPES["session21"].phases[1]))
 
+# session 24's pre-training with VITON kept (MIXES["pretrain_framings"]: the torso framings and small
+# people taken from the full-body ccp and teacher-labelled shares), same steps, session 21's
+# fine-tuning: keep session 24's video gain without its crops' loss. Ship rule, set before the run:
+# session 24's, against the shipped session 21 model
+RECIPES["session25"] = replace(RECIPES["session21"], phases=(
+    LONG_PRETRAIN[:-1] + ("pretrain_framings",), RECIPES["session21"].phases[1]))
+
 # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
 # the samples or the draw? Ship rule, set before the run: session 17's (session 14's rule against
 # the session 14 model, and higher IoU and BF1 at --inset 0.5). Its run (54 min): lower than
