@@ -84,6 +84,11 @@ MIXES = {
     # those framings; the 20 points come from the full-body ccp and teacher-labelled shares instead
     "pretrain_framings": {"ccp_full": 0.12, "ccp_portrait": 0.15, "ccp_torso": 0.12, "ccp_small": 0.08,
                           "viton": 0.2, "cutout": 0.15, "unlabelled": 0.13, "negative": 0.05},
+    # session 26: half of session 24's change: VITON halved, torso framings and small people in its
+    # place and from the cutouts' share; the full-body ccp and teacher-labelled shares kept, since
+    # taking them (session 25) lost at 1.6x, at inset 0.5 and on video
+    "pretrain_halfviton": {"ccp_full": 0.2, "ccp_portrait": 0.15, "ccp_torso": 0.1, "ccp_small": 0.05,
+                           "viton": 0.1, "cutout": 0.1, "unlabelled": 0.25, "negative": 0.05},
     # session 15: 38% torso framings, the portrait share kept at session 14's 22%
     "finetune_torso3": {"ccp_full": 0.05, "ccp_portrait": 0.22, "ccp_torso": 0.28, "viton": 0.13,
                         "cutout": 0.12, "unlabelled": 0.06, "unlabelled_torso": 0.10, "negative": 0.04},
