@@ -221,6 +221,12 @@ RECIPES["session22"] = replace(RECIPES["session21"], phases=(
 RECIPES["session23"] = replace(RECIPES["session21"], phases=(
     LONG_PRETRAIN, ("finetune", 256, 8, 7200, 1.5e-3, "finetune_exact_moresmall")))
 
+
+def _session21_pretrained_on(mix: str) -> Recipe:
+    """Session 21's recipe with its pre-training (same steps) on another mixture."""
+    return replace(RECIPES["session21"], phases=(LONG_PRETRAIN[:-1] + (mix,), RECIPES["session21"].phases[1]))
+
+
 # session 21 on a new pre-training (MIXES["pretrain_noviton"]: no VITON; torso framings and small
 # people in scenes in its place), same steps: every recipe since session 9 shared session 9's
 # pre-training mix, and the fine-tuning gained most from exact labels (session 20) and from these
@@ -230,8 +236,7 @@ RECIPES["session23"] = replace(RECIPES["session21"], phases=(
 # run (1 h 39 min from scratch): full 0.9213 / 0.8582, crops 0.9535 / 0.8448, 1.3x 0.9302 / 0.8516,
 # 1.6x 0.9399 / 0.8349, inset 0.5 0.8267 / 0.8455; video IoU +0.0044 (0.9389), but crops IoU -0.0035
 # and 1.3x -0.0036 / -0.0049, beyond the allowance: not shipped (models/train_log_rejected_session24.txt)
-RECIPES["session24"] = replace(RECIPES["session21"], phases=(
-    LONG_PRETRAIN[:-1] + ("pretrain_noviton",), RECIPES["session21"].phases[1]))
+RECIPES["session24"] = _session21_pretrained_on("pretrain_noviton")
 
 # session 24's pre-training with VITON kept (MIXES["pretrain_framings"]: the torso framings and small
 # people taken from the full-body ccp and teacher-labelled shares), same steps, session 21's
@@ -239,15 +244,13 @@ RECIPES["session24"] = replace(RECIPES["session21"], phases=(
 # session 24's, against the shipped session 21 model. Its run (1 h 40 min from scratch): full 0.9218
 # / 0.8568, crops 0.9554 / 0.8489, 1.3x 0.9305 / 0.8527, 1.6x 0.9324 / 0.8301, inset 0.5 0.8042 /
 # 0.8317, video IoU 0.9298 (-0.0047): not shipped (models/train_log_rejected_session25.txt)
-RECIPES["session25"] = replace(RECIPES["session21"], phases=(
-    LONG_PRETRAIN[:-1] + ("pretrain_framings",), RECIPES["session21"].phases[1]))
+RECIPES["session25"] = _session21_pretrained_on("pretrain_framings")
 
 # half of session 24's pre-training change (MIXES["pretrain_halfviton"]), same steps, session 21's
 # fine-tuning: session 24 (no VITON) gained on video and lost on crops; session 25 (VITON kept, the
 # full-body and teacher-labelled shares cut) lost on every set. Ship rule, set before the run:
 # session 24's, against the shipped session 21 model
-RECIPES["session26"] = replace(RECIPES["session21"], phases=(
-    LONG_PRETRAIN[:-1] + ("pretrain_halfviton",), RECIPES["session21"].phases[1]))
+RECIPES["session26"] = _session21_pretrained_on("pretrain_halfviton")
 
 # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
 # the samples or the draw? Ship rule, set before the run: session 17's (session 14's rule against
