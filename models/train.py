@@ -249,7 +249,10 @@ RECIPES["session25"] = _session21_pretrained_on("pretrain_framings")
 # half of session 24's pre-training change (MIXES["pretrain_halfviton"]), same steps, session 21's
 # fine-tuning: session 24 (no VITON) gained on video and lost on crops; session 25 (VITON kept, the
 # full-body and teacher-labelled shares cut) lost on every set. Ship rule, set before the run:
-# session 24's, against the shipped session 21 model
+# session 24's, against the shipped session 21 model. Its run: full 0.9146 / 0.8547, crops 0.9558 /
+# 0.8513, 1.3x 0.9298 / 0.8530, 1.6x 0.9316 / 0.8311, inset 0.5 0.8035 / 0.8215, video IoU 0.9265
+# (-0.0080): not shipped (models/train_log_rejected_session26.txt). A GPU screen of its pre-training
+# on three fine-tuning streams (models/README.md) was below session 12's on every set too
 RECIPES["session26"] = _session21_pretrained_on("pretrain_halfviton")
 
 # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
