@@ -255,6 +255,15 @@ RECIPES["session25"] = _session21_pretrained_on("pretrain_framings")
 # on three fine-tuning streams (models/README.md) was below session 12's on every set too
 RECIPES["session26"] = _session21_pretrained_on("pretrain_halfviton")
 
+# session 24's pre-training with session 22's fine-tuning (peak rate 1.5e-3): the GPU screens found
+# each better than the shipped recipe's on its own, session 24's pre-training on video (+0.004 IoU,
+# every stream; level on the four photo sets) and the 1.5e-3 rate on the four photo sets (+0.0033 mean
+# of the eight figures, session 22; inset 0.5 -0.006, inside its spread). Resumable from session
+# 24's run (--init-from s24: same seed and pre-training). Ship rule, set before the run: session 24's,
+# against the shipped session 21 model
+RECIPES["session27"] = replace(RECIPES["session24"], phases=(
+    RECIPES["session24"].phases[0], ("finetune", 256, 8, 7200, 1.5e-3, "finetune_exact_labels")))
+
 # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
 # the samples or the draw? Ship rule, set before the run: session 17's (session 14's rule against
 # the session 14 model, and higher IoU and BF1 at --inset 0.5). Its run (54 min): lower than
