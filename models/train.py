@@ -261,8 +261,7 @@ RECIPES["session26"] = _session21_pretrained_on("pretrain_halfviton")
 # of the eight figures, session 22; inset 0.5 -0.006, inside its spread). Resumable from session
 # 24's run (--init-from s24: same seed and pre-training). Ship rule, set before the run: session 24's,
 # against the shipped session 21 model
-RECIPES["session27"] = replace(RECIPES["session24"], phases=(
-    RECIPES["session24"].phases[0], ("finetune", 256, 8, 7200, 1.5e-3, "finetune_exact_labels")))
+RECIPES["session27"] = replace(RECIPES["session24"], phases=(RECIPES["session24"].phases[0], RECIPES["session22"].phases[1]))
 
 # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
 # the samples or the draw? Ship rule, set before the run: session 17's (session 14's rule against
