@@ -266,6 +266,13 @@ RECIPES["session26"] = _session21_pretrained_on("pretrain_halfviton")
 # IoU -0.0035, beyond the allowance: not shipped (models/train_log_rejected_session27.txt)
 RECIPES["session27"] = replace(RECIPES["session24"], phases=(RECIPES["session24"].phases[0], RECIPES["session22"].phases[1]))
 
+# session 24's pre-training (its video gain held on every GPU-screened stream) with the shipped
+# fine-tuning's rate (1e-3) on more head-and-shoulder framings (MIXES["finetune_exact_moreportrait"]),
+# to win back the crops IoU that sessions 24 and 27 lost. Resumable from session 24's run
+# (--init-from s24). Ship rule, set before the run: session 24's, against the shipped session 21 model
+RECIPES["session28"] = replace(RECIPES["session24"], phases=(
+    RECIPES["session24"].phases[0], ("finetune", 256, 8, 7200, 1e-3, "finetune_exact_moreportrait")))
+
 # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
 # the samples or the draw? Ship rule, set before the run: session 17's (session 14's rule against
 # the session 14 model, and higher IoU and BF1 at --inset 0.5). Its run (54 min): lower than
