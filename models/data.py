@@ -74,7 +74,8 @@ MIXES = {
                                  "cutout": 0.10, "negative": 0.04},
     # session 28: more head-and-shoulder framings (27% -> 33%, from the cutouts' share and two points
     # of the torso framings'): session 24's pre-training is level on photos and better on video, but
-    # its fine-tunings sat 0.001-0.003 IoU below the shipped model on crops (models/README.md)
+    # its fine-tunings sat 0.001-0.003 IoU below the shipped model on crops (models/README.md). It won
+    # the crops back at either rate (sessions 28 and 29) but lost 0.008-0.022 IoU at --inset 0.5
     "finetune_exact_moreportrait": {"ccp_full": 0.16, "ccp_portrait": 0.33, "ccp_torso": 0.29, "ccp_small": 0.10,
                                     "cutout": 0.08, "negative": 0.04},
     # session 24: the pre-training mix without VITON (studio upper bodies with parsed masks, "small
