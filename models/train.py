@@ -255,6 +255,12 @@ RECIPES["session25"] = _session21_pretrained_on("pretrain_framings")
 # on three fine-tuning streams (models/README.md) was below session 12's on every set too
 RECIPES["session26"] = _session21_pretrained_on("pretrain_halfviton")
 
+
+def _session24_pretrained(finetune_phase: tuple) -> Recipe:
+    """Session 24's pre-training (reusable with --init-from s24) followed by another fine-tuning."""
+    return replace(RECIPES["session24"], phases=(RECIPES["session24"].phases[0], finetune_phase))
+
+
 # session 24's pre-training with session 22's fine-tuning (peak rate 1.5e-3): the GPU screens found
 # each better than the shipped recipe's on its own, session 24's pre-training on video (+0.004 IoU,
 # every stream; level on the four photo sets) and the 1.5e-3 rate on the four photo sets (+0.0033 mean
@@ -264,7 +270,7 @@ RECIPES["session26"] = _session21_pretrained_on("pretrain_halfviton")
 # pre-training, 55 min fine-tuning): full 0.9232 / 0.8636, crops 0.9535 / 0.8473, 1.3x 0.9338 /
 # 0.8577, 1.6x 0.9390 / 0.8376, inset 0.5 0.8291 / 0.8431, video IoU 0.9414 (+0.0069), but crops
 # IoU -0.0035, beyond the allowance: not shipped (models/train_log_rejected_session27.txt)
-RECIPES["session27"] = replace(RECIPES["session24"], phases=(RECIPES["session24"].phases[0], RECIPES["session22"].phases[1]))
+RECIPES["session27"] = _session24_pretrained(RECIPES["session22"].phases[1])
 
 # session 24's pre-training (its video gain held on every GPU-screened stream) with the shipped
 # fine-tuning's rate (1e-3) on more head-and-shoulder framings (MIXES["finetune_exact_moreportrait"]),
@@ -274,8 +280,7 @@ RECIPES["session27"] = replace(RECIPES["session24"], phases=(RECIPES["session24"
 # back (0.9571 / 0.8496, +0.0036 IoU on session 24's run), full 0.9210 / 0.8583, 1.3x 0.9308 / 0.8515,
 # 1.6x 0.9394 / 0.8318, inset 0.5 0.8203 / 0.8381, video IoU 0.9367; BF1 lost 0.002-0.005 on full
 # bodies, at 1.3x and 1.6x, and inset 0.5 0.008 IoU: not shipped (models/train_log_rejected_session28.txt)
-RECIPES["session28"] = replace(RECIPES["session24"], phases=(
-    RECIPES["session24"].phases[0], ("finetune", 256, 8, 7200, 1e-3, "finetune_exact_moreportrait")))
+RECIPES["session28"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1] + ("finetune_exact_moreportrait",))
 
 # session 28's fine-tuning at session 22's peak rate (1.5e-3): against their common base (session
 # 24's run) session 28's mix gained on crops (+0.0036 IoU) and session 27's rate on full bodies, at
@@ -284,8 +289,7 @@ RECIPES["session28"] = replace(RECIPES["session24"], phases=(
 # from scratch): crops 0.9570 / 0.8521, 1.3x 0.9338 / 0.8583, 1.6x 0.9403 / 0.8382 (mean of the
 # eight four-set figures +0.0009), but full 0.9206 / 0.8576 (BF1 -0.0029), inset 0.5 0.8070 / 0.8280
 # (-0.022 IoU), video IoU 0.9332: not shipped (models/train_log_rejected_session29.txt)
-RECIPES["session29"] = replace(RECIPES["session28"], phases=(
-    RECIPES["session24"].phases[0], ("finetune", 256, 8, 7200, 1.5e-3, "finetune_exact_moreportrait")))
+RECIPES["session29"] = _session24_pretrained(RECIPES["session22"].phases[1][:-1] + ("finetune_exact_moreportrait",))
 
 # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
 # the samples or the draw? Ship rule, set before the run: session 17's (session 14's rule against
