@@ -78,6 +78,13 @@ MIXES = {
     # the crops back at either rate (sessions 28 and 29) but lost 0.008-0.022 IoU at --inset 0.5
     "finetune_exact_moreportrait": {"ccp_full": 0.16, "ccp_portrait": 0.33, "ccp_torso": 0.29, "ccp_small": 0.10,
                                     "cutout": 0.08, "negative": 0.04},
+    # session 30: the same 33% head-and-shoulder framings with their room taken elsewhere, since
+    # the cutouts' points looked to be what --inset 0.5 needs: from the full-body ccp share (the
+    # photos those framings are cut from; 16% -> 10%), or from the torso framings' (31% -> 25%)
+    "finetune_exact_portrait_fromfull": {"ccp_full": 0.10, "ccp_portrait": 0.33, "ccp_torso": 0.31,
+                                         "ccp_small": 0.10, "cutout": 0.12, "negative": 0.04},
+    "finetune_exact_portrait_fromtorso": {"ccp_full": 0.16, "ccp_portrait": 0.33, "ccp_torso": 0.25,
+                                          "ccp_small": 0.10, "cutout": 0.12, "negative": 0.04},
     # session 24: the pre-training mix without VITON (studio upper bodies with parsed masks, "small
     # edge errors"), its share given to torso framings and small people in scenes, the framings that
     # moved the fine-tuning's figures most (sessions 14 and 19); the teacher-labelled street photos

@@ -291,6 +291,16 @@ RECIPES["session28"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1]
 # (-0.022 IoU), video IoU 0.9332: not shipped (models/train_log_rejected_session29.txt)
 RECIPES["session29"] = _session24_pretrained(RECIPES["session22"].phases[1][:-1] + ("finetune_exact_moreportrait",))
 
+# session 28's 33% head-and-shoulder framings with their room taken from the full-body ccp share
+# (session30: 16% -> 10%, MIXES["finetune_exact_portrait_fromfull"]) or the torso framings'
+# (session31: 31% -> 25%) instead of the cutouts', which --inset 0.5 seemed to need (sessions 28-29
+# lost 0.008-0.022 IoU there); session 24's pre-training and the shipped rate (1e-3). Screened on a
+# GPU over three fine-tuning streams first (models/README.md); the CPU run is the one the screen
+# ranks higher. Resumable from session 24's run (--init-from s24). Ship rule, set before the run:
+# session 24's, against the shipped session 21 model
+RECIPES["session30"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1] + ("finetune_exact_portrait_fromfull",))
+RECIPES["session31"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1] + ("finetune_exact_portrait_fromtorso",))
+
 # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
 # the samples or the draw? Ship rule, set before the run: session 17's (session 14's rule against
 # the session 14 model, and higher IoU and BF1 at --inset 0.5). Its run (54 min): lower than
