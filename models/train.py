@@ -297,7 +297,10 @@ RECIPES["session29"] = _session24_pretrained(RECIPES["session22"].phases[1][:-1]
 # lost 0.008-0.022 IoU there); session 24's pre-training and the shipped rate (1e-3). Screened on a
 # GPU over three fine-tuning streams first (models/README.md); the CPU run is the one the screen
 # ranks higher. Resumable from session 24's run (--init-from s24). Ship rule, set before the run:
-# session 24's, against the shipped session 21 model
+# session 24's, against the shipped session 21 model. The screen: both gained on crops (+0.0012 IoU,
+# +0.0026 BF1 on the three streams' mean) and neither lost at inset 0.5; session30's lost full-body
+# and 1.3x BF1 (-0.0027, -0.0024), session31's was level on full bodies and lost at 1.6x (-0.0019 /
+# -0.0020); neither raised the mean of the eight. session31 ranked higher and had the CPU run
 RECIPES["session30"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1] + ("finetune_exact_portrait_fromfull",))
 RECIPES["session31"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1] + ("finetune_exact_portrait_fromtorso",))
 
