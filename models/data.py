@@ -80,7 +80,9 @@ MIXES = {
                                     "cutout": 0.08, "negative": 0.04},
     # session 30: the same 33% head-and-shoulder framings with their room taken elsewhere, since
     # the cutouts' points looked to be what --inset 0.5 needs: from the full-body ccp share (the
-    # photos those framings are cut from; 16% -> 10%), or from the torso framings' (31% -> 25%)
+    # photos those framings are cut from; 16% -> 10%), or from the torso framings' (31% -> 25%).
+    # On a GPU screen (three streams) both kept inset 0.5 and gained a little on crops but lost at
+    # 1.3x or 1.6x; the torso one on the CPU (session 31) lost 0.003-0.006 there: not shipped
     "finetune_exact_portrait_fromfull": {"ccp_full": 0.10, "ccp_portrait": 0.33, "ccp_torso": 0.31,
                                          "ccp_small": 0.10, "cutout": 0.12, "negative": 0.04},
     "finetune_exact_portrait_fromtorso": {"ccp_full": 0.16, "ccp_portrait": 0.33, "ccp_torso": 0.25,

@@ -301,6 +301,10 @@ RECIPES["session29"] = _session24_pretrained(RECIPES["session22"].phases[1][:-1]
 # +0.0026 BF1 on the three streams' mean) and neither lost at inset 0.5; session30's lost full-body
 # and 1.3x BF1 (-0.0027, -0.0024), session31's was level on full bodies and lost at 1.6x (-0.0019 /
 # -0.0020); neither raised the mean of the eight. session31 ranked higher and had the CPU run
+# (session30's was stopped at step 1,858 for it). session31's run (1 h 50 min from scratch): full 0.9214 /
+# 0.8576, crops 0.9563 / 0.8502, 1.3x 0.9312 / 0.8504, 1.6x 0.9367 / 0.8330, inset 0.5 0.8274 / 0.8499,
+# video IoU 0.9369; full-body BF1 -0.0029, 1.3x and 1.6x -0.003 to -0.006, beyond the allowance: not
+# shipped (models/train_log_rejected_session31.txt)
 RECIPES["session30"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1] + ("finetune_exact_portrait_fromfull",))
 RECIPES["session31"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1] + ("finetune_exact_portrait_fromtorso",))
 
