@@ -261,6 +261,11 @@ def _session24_pretrained(finetune_phase: tuple) -> Recipe:
     return replace(RECIPES["session24"], phases=(RECIPES["session24"].phases[0], finetune_phase))
 
 
+def _finetune_on(recipe: str, mix: str) -> tuple:
+    """That recipe's fine-tuning phase (steps, size, rate) on another mixture."""
+    return RECIPES[recipe].phases[1][:-1] + (mix,)
+
+
 # session 24's pre-training with session 22's fine-tuning (peak rate 1.5e-3): the GPU screens found
 # each better than the shipped recipe's on its own, session 24's pre-training on video (+0.004 IoU,
 # every stream; level on the four photo sets) and the 1.5e-3 rate on the four photo sets (+0.0033 mean
@@ -280,7 +285,7 @@ RECIPES["session27"] = _session24_pretrained(RECIPES["session22"].phases[1])
 # back (0.9571 / 0.8496, +0.0036 IoU on session 24's run), full 0.9210 / 0.8583, 1.3x 0.9308 / 0.8515,
 # 1.6x 0.9394 / 0.8318, inset 0.5 0.8203 / 0.8381, video IoU 0.9367; BF1 lost 0.002-0.005 on full
 # bodies, at 1.3x and 1.6x, and inset 0.5 0.008 IoU: not shipped (models/train_log_rejected_session28.txt)
-RECIPES["session28"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1] + ("finetune_exact_moreportrait",))
+RECIPES["session28"] = _session24_pretrained(_finetune_on("session21", "finetune_exact_moreportrait"))
 
 # session 28's fine-tuning at session 22's peak rate (1.5e-3): against their common base (session
 # 24's run) session 28's mix gained on crops (+0.0036 IoU) and session 27's rate on full bodies, at
@@ -289,7 +294,7 @@ RECIPES["session28"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1]
 # from scratch): crops 0.9570 / 0.8521, 1.3x 0.9338 / 0.8583, 1.6x 0.9403 / 0.8382 (mean of the
 # eight four-set figures +0.0009), but full 0.9206 / 0.8576 (BF1 -0.0029), inset 0.5 0.8070 / 0.8280
 # (-0.022 IoU), video IoU 0.9332: not shipped (models/train_log_rejected_session29.txt)
-RECIPES["session29"] = _session24_pretrained(RECIPES["session22"].phases[1][:-1] + ("finetune_exact_moreportrait",))
+RECIPES["session29"] = _session24_pretrained(_finetune_on("session22", "finetune_exact_moreportrait"))
 
 # session 28's 33% head-and-shoulder framings with their room taken from the full-body ccp share
 # (session30: 16% -> 10%, MIXES["finetune_exact_portrait_fromfull"]) or the torso framings'
@@ -305,8 +310,8 @@ RECIPES["session29"] = _session24_pretrained(RECIPES["session22"].phases[1][:-1]
 # 0.8576, crops 0.9563 / 0.8502, 1.3x 0.9312 / 0.8504, 1.6x 0.9367 / 0.8330, inset 0.5 0.8274 / 0.8499,
 # video IoU 0.9369; full-body BF1 -0.0029, 1.3x and 1.6x -0.003 to -0.006, beyond the allowance: not
 # shipped (models/train_log_rejected_session31.txt)
-RECIPES["session30"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1] + ("finetune_exact_portrait_fromfull",))
-RECIPES["session31"] = _session24_pretrained(RECIPES["session21"].phases[1][:-1] + ("finetune_exact_portrait_fromtorso",))
+RECIPES["session30"] = _session24_pretrained(_finetune_on("session21", "finetune_exact_portrait_fromfull"))
+RECIPES["session31"] = _session24_pretrained(_finetune_on("session21", "finetune_exact_portrait_fromtorso"))
 
 # session 17 on a second fine-tuning sample stream (same pre-training): is its full-body BF1 loss
 # the samples or the draw? Ship rule, set before the run: session 17's (session 14's rule against
