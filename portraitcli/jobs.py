@@ -160,9 +160,13 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
     one_file = len(expanded) == 1 and not expanded[0][1] and not os.path.isdir(expanded[0][0])
     dest_is_folder = os.path.isdir(dest) or dest.endswith(os.sep)
     dest_path = Path(dest)
-    if one_file and dest_is_folder and kind_of(Path(expanded[0][0])) == "video" and not fmt:
-        # one video into a folder: an image sequence there (PNG frames)
-        yield _task_for(Path(expanded[0][0]), dest_path, command, settings)
+    if one_file and kind_of(Path(expanded[0][0])) == "video":
+        src = Path(expanded[0][0])
+        out = _single_video_dest(src, dest, command, fmt)
+        task = _task_for(src, Path(out), command, settings)
+        if isinstance(task, Task):
+            task.dest = out  # keeps the trailing separator that marks an image sequence
+        yield task
         return
     single = one_file and not dest_is_folder
     if single:
@@ -198,6 +202,22 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
             yield _unique(_task_for(src, out, command, settings), planned)
 
 
+def _single_video_dest(src: Path, dest: str, command: str, fmt: str | None) -> str:
+    """Where one video goes, by cp's rules. An existing folder receives the output inside it
+    (never replaced); a PNG sequence is asked for by a DEST that does not exist yet and ends in
+    '/' or has no extension, or by --format png; a sequence folder of ours is its own output."""
+    from portraitcli.media.atomic import is_own_sequence
+
+    if os.path.isdir(dest):
+        if is_own_sequence(Path(dest)):
+            return os.path.join(dest, "")
+        ext = default_extension(command, "video", src, fmt)
+        return os.path.join(dest, src.stem + ext) if ext else os.path.join(dest, src.stem, "")
+    if dest.endswith(("/", "\\")) or (not Path(dest).suffix and not os.path.exists(dest)):
+        return os.path.join(dest, "")
+    return dest
+
+
 def _unique(task: Task | Result, planned: set[str]) -> Task | Result:
     """Two inputs with one stem (a.jpg, a.png) must not write the same output."""
     if isinstance(task, Result):
@@ -216,10 +236,13 @@ def _unique(task: Task | Result, planned: set[str]) -> Task | Result:
 
 
 def _task_for(src: Path, out: Path, command: str, settings: Settings) -> Task | Result:
+    from portraitcli.media.atomic import is_own_sequence
+
     k = kind_of(src) or "photo"
     if out.is_dir() and k == "photo":
         out = out / (src.stem + default_extension(command, k, src, settings.format))
-    # a video into a folder becomes an image sequence in that folder
+    if out.is_dir() and not is_own_sequence(out):
+        return Result(str(src), str(out), "failed", "output is a folder portraitcli did not write: refusing to replace it")
     try:
         if out.exists() and os.path.samefile(src, out):
             return Result(str(src), str(out), "failed", "DEST is the input itself: refusing to overwrite an input")
@@ -317,8 +340,10 @@ def skip_reason(task: Task, settings: Settings) -> str | None:
     if task.dest == STDIO or settings.overwrite:
         return None
     if os.path.isdir(task.dest):
-        # an image-sequence folder: done only once it holds frames (it appears complete or not at all)
-        return "output exists (use --overwrite)" if any(os.scandir(task.dest)) else None
+        # an image-sequence folder of ours appears complete or not at all (renamed when done)
+        from portraitcli.media.atomic import is_own_sequence
+
+        return "output exists (use --overwrite)" if is_own_sequence(Path(task.dest)) else None
     if os.path.exists(task.dest):
         return "output exists (use --overwrite)"
     return None

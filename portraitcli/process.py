@@ -122,8 +122,8 @@ def _encode_settings(s):
 
 
 def _is_sequence_dest(dest: str) -> bool:
-    p = Path(dest)
-    return dest.endswith(("/", "\\")) or p.is_dir() or not p.suffix
+    """Planning marks an image-sequence output by a trailing separator (see jobs.plan)."""
+    return dest.endswith(("/", "\\")) or not Path(dest).suffix
 
 
 def run_video_file(task, worker) -> list[str]:
@@ -143,8 +143,6 @@ def run_video_file(task, worker) -> list[str]:
             folder = Path(task.dest.rstrip("/\\"))
             if info.has_audio:
                 notes.append("an image sequence holds no audio: audio not written")
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()  # an empty folder given as DEST: the finished sequence takes its place
             folder.parent.mkdir(parents=True, exist_ok=True)
             # frames go to a hidden folder renamed when complete: an interrupted sequence is
             # never mistaken for a finished one on the next run

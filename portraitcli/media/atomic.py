@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import uuid
 from pathlib import Path
 
 TEMP_MARK = ".portraitcli-tmp"
+# Written into every image-sequence folder portraitcli makes: only a folder that carries it may
+# ever be replaced (--overwrite), and then only if it holds nothing but our frames.
+SEQUENCE_MARK = ".portraitcli-sequence"
+SEQUENCE_FRAME = re.compile(r"frame_\d{6}\.png")
 _live: set[Path] = set()
 _lock = threading.Lock()
 
@@ -32,10 +37,8 @@ def atomic_output(final: Path):
         yield tmp
         if not tmp.exists():
             raise OSError(f"{final}: nothing was written")
-        if tmp.is_dir() and final.is_dir():
-            import shutil
-
-            shutil.rmtree(final)  # a finished folder output replaces an old one (--overwrite)
+        if final.is_dir():
+            remove_own_sequence(final)  # a finished sequence replaces our old one (--overwrite)
         os.replace(tmp, final)
     except OSError as exc:
         if exc.errno is not None and exc.filename is not None and os.fspath(exc.filename) == os.fspath(tmp):
@@ -51,6 +54,28 @@ def atomic_output(final: Path):
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 tmp.unlink()
+
+
+def is_own_sequence(folder: Path) -> bool:
+    """A folder portraitcli wrote as an image sequence (it carries our marker)."""
+    return (Path(folder) / SEQUENCE_MARK).is_file()
+
+
+def remove_own_sequence(folder: Path) -> None:
+    """Remove an image-sequence folder of ours; anything else is refused, never removed."""
+    folder = Path(folder)
+    if not is_own_sequence(folder):
+        raise FileExistsError(17, "is a folder portraitcli did not write; refusing to replace it", str(folder))
+    names = os.listdir(folder)
+    foreign = [n for n in names if n != SEQUENCE_MARK and not SEQUENCE_FRAME.fullmatch(n)]
+    if foreign:
+        raise FileExistsError(17, f"holds files portraitcli did not write ({foreign[0]}); refusing to replace it",
+                              str(folder))
+    for n in names:
+        if n != SEQUENCE_MARK:
+            os.unlink(folder / n)
+    os.unlink(folder / SEQUENCE_MARK)  # last: an interrupted removal still reads as ours
+    folder.rmdir()
 
 
 def remove_live_temporaries() -> int:

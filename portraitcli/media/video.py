@@ -598,8 +598,11 @@ class ImageSequenceWriter:
     """A folder of numbered PNG frames (RGBA for cutouts, grey for mattes)."""
 
     def __init__(self, folder: Path, pattern: str = "frame_{:06d}.png"):
+        from portraitcli.media.atomic import SEQUENCE_MARK
+
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / SEQUENCE_MARK).write_text("image sequence written by portraitcli\n")
         self.pattern = pattern
         self.frames = 0
 

@@ -1,0 +1,57 @@
+"""Nothing outside the outputs portraitcli reports is ever removed or changed (cp's habits)."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from tests.conftest import make_person_clip, run_portraitcli
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    """Every file under folder with its sha256 (relative path -> digest)."""
+    out = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            p = Path(root) / name
+            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def test_one_video_into_an_existing_folder_goes_inside_it(tmp_path, astronaut_rgb):
+    folder = tmp_path / "d"
+    (folder / "sub").mkdir(parents=True)
+    make_person_clip(folder / "clip.mp4", astronaut_rgb, seconds=0.4)
+    make_person_clip(tmp_path / "other.mp4", astronaut_rgb, seconds=0.4)
+    (folder / "sub" / "notes.txt").write_text("keep")
+    before = _tree(folder)
+    # the input inside the folder: DEST would be the input itself, refused, nothing touched
+    proc = run_portraitcli("blur", folder / "clip.mp4", folder, "--overwrite")
+    assert proc.returncode != 0 and b"input itself" in proc.stderr
+    assert _tree(folder) == before
+    # another video: written inside the folder, like cp; every file already there unchanged
+    proc = run_portraitcli("blur", tmp_path / "other.mp4", folder, "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    after = _tree(folder)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert set(after) - set(before) == {"other.mp4"}
+
+
+def test_png_sequence_only_replaces_a_sequence_of_its_own(tmp_path, astronaut_rgb):
+    clip = make_person_clip(tmp_path / "clip.mp4", astronaut_rgb, seconds=0.4, audio=False)
+    seq = tmp_path / "frames"
+    assert run_portraitcli("segment", clip, str(seq) + "/").returncode == 0
+    assert len(list(seq.glob("frame_*.png"))) == 6
+    # a file of the user's in our sequence folder: --overwrite refuses, the file stays
+    (seq / "mine.txt").write_text("keep")
+    proc = run_portraitcli("segment", clip, str(seq) + "/", "--overwrite")
+    assert proc.returncode == 1 and b"did not write" in proc.stderr
+    assert (seq / "mine.txt").read_text() == "keep" and len(list(seq.glob("frame_*.png"))) == 6
+    (seq / "mine.txt").unlink()
+    assert run_portraitcli("segment", clip, seq, "--overwrite").returncode == 0
+    # a folder of the user's named by --format png: the sequence goes into a new folder inside it
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "a.txt").write_text("keep")
+    assert run_portraitcli("segment", clip, user, "--format", "png").returncode == 0
+    assert (user / "a.txt").read_text() == "keep" and len(list((user / "clip").glob("frame_*.png"))) == 6
