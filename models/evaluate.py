@@ -1,27 +1,53 @@
-"""Evaluate the bundled model (and optionally MediaPipe selfie) through the CLI's own code path.
+"""Score the bundled model (or another ONNX file) on every validation set, side by side with a peer.
 
-    python -m models.evaluate --images ../shared/data/ccp/images --masks ../shared/data/ccp/masks \
-        --list ../shared/data/ccp/val.txt --peer mediapipe [--crops]
+    python -m models.evaluate --peer mediapipe                   # every set, one markdown table
+    python -m models.evaluate --peer mediapipe --sets web,picsart --model other.onnx --json run.json
+    python -m models.evaluate --peer mediapipe --worst 5 --overlays worst/
+    python -m models.evaluate --compare candidate.json shipped.json    # per-set deltas of two runs
+    python -m models.evaluate --compare run.json run.json:mediapipe-selfie
 
-Scores at each photo's own resolution, through the CLI's photo path (the network's output
-averaged with its mirror image's, bystanders faded out, full-resolution refinement):
-mean IoU (alpha > 0.5), boundary F1 (boundaries matched within a tolerance of 0.75% of the
-diagonal, as in the DAVIS benchmark) and MAE; plus median ms per inference (1 thread, batch 1)
-and the checkerboard energy of the raw output on flat backgrounds. --crops scores
-head-and-shoulder crops cut from the same photos instead, --zoom Z their central 1/Z, and
---inset K each photo shrunk by K into a wider scene (people far from the camera).
+Every photo goes through `portraitcli segment`'s photo path with its defaults (Segmenter.matte:
+the network's output averaged with its mirror image's, bystanders faded out, a second look at
+small subjects, full-resolution refinement); the peer's probability goes through the same steps
+(segmenter.photo_alpha). Each photo is scored at its own resolution: IoU of alpha > 0.5,
+boundary F1 (boundaries matched within 0.75% of the diagonal, as in the DAVIS benchmark) and MAE.
+
+A set is named FOLDER[-FRAMING]: FOLDER is a folder of the data (models.data.DATA, normally
+../shared/data) with images/, masks/ (0/255 PNG, same stem) and val.txt; FRAMING is `crops`
+(head-and-shoulder crops), `inset` or `insetK` (each photo shrunk by K, 0.5 by default, into a
+background scene: people far from the camera) or `zoomZ` (the centre 1/Z, as a zoomed camera
+frames it). Without --sets: the DEFAULT_SETS.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
 import time
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
-from portraitcli.segmenter import photo_alpha
+from models.data import DATA
+
+OURS = "portraitcli"
+PEERS = {"mediapipe": "mediapipe-selfie"}
+DEFAULT_SETS = ("ccp", "ccp-crops", "picsart", "web", "pennfudan", "ccp-inset")
+FOLDER_WHAT = {
+    "ccp": "full-body street photos",
+    "picsart": "selfies and portraits",
+    "web": "web photos of people",
+    "pennfudan": "street photos of 2-9 pedestrians",
+}
+DEFAULT_INSET = 0.5
+
+
+# --------------------------------------------------------------------------- metrics
 
 
 def iou(alpha: np.ndarray, truth: np.ndarray) -> float:
@@ -52,6 +78,10 @@ def mae(alpha: np.ndarray, truth: np.ndarray) -> float:
     return float(np.abs(alpha - truth.astype(np.float32)).mean())
 
 
+def photo_scores(alpha: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    return {"iou": iou(alpha, truth), "boundary_f1": boundary_f1(alpha, truth), "mae": mae(alpha, truth)}
+
+
 def checkerboard_energy(prob: np.ndarray) -> float:
     """Share of the signal's variation that sits at the 2- and 4-pixel periods a transposed
     convolution's checkerboard produces (0 = none); measured on the raw model output."""
@@ -67,6 +97,29 @@ def checkerboard_energy(prob: np.ndarray) -> float:
             if fy or fx:
                 grid[fy, fx] = True
     return float(spectrum[grid].sum() / total)
+
+
+def flat_background_photo(size: int = 512) -> np.ndarray:
+    """A large flat wall with faint noise and a soft light gradient (no person)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    base = np.array([200, 190, 170], np.float32) * (0.85 + 0.15 * xx)[:, :, None]
+    noisy = base + rng.normal(0, 2, base.shape)
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+def median_ms(fn, arg, repeats: int = 30) -> float:
+    for _ in range(3):
+        fn(arg)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn(arg)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times) * 1000)
+
+
+# --------------------------------------------------------------------------- framings
 
 
 def portrait_crop(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,15 +138,12 @@ def portrait_crop(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.n
 
 def centre_crop(image: np.ndarray, mask: np.ndarray, zoom: float) -> tuple[np.ndarray, np.ndarray]:
     """The middle 1/zoom of the photo each way, as a camera zoomed in on it frames it: at 1.6 a
-    standing person is cut by the top and bottom edges (session 12 found a model that gained on
-    full bodies and crops yet lost here)."""
+    standing person is cut by the top and bottom edges (a model once gained on full bodies and
+    crops yet lost here)."""
     h, w = mask.shape
     crop_h, crop_w = int(h / zoom), int(w / zoom)
     top, left = (h - crop_h) // 2, (w - crop_w) // 2
     return image[top:top + crop_h, left:left + crop_w], mask[top:top + crop_h, left:left + crop_w]
-
-
-BACKGROUNDS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "backgrounds"
 
 
 def inset(image: np.ndarray, mask: np.ndarray, scale: float, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,157 +163,361 @@ def inset(image: np.ndarray, mask: np.ndarray, scale: float, background: np.ndar
     return canvas, truth
 
 
-def load_pairs(images: Path, masks: Path, ids: list[str] | None):
-    if ids is None:
-        ids = sorted(p.stem for p in masks.glob("*.png"))
-    for i in ids:
-        img_path = next((images / f"{i}{ext}" for ext in (".jpg", ".png", ".jpeg") if (images / f"{i}{ext}").exists()),
-                        None)
-        if img_path is None:
-            continue
-        img = cv2.cvtColor(cv2.imread(str(img_path)), cv2.COLOR_BGR2RGB)
-        mask = cv2.imread(str(masks / f"{i}.png"), cv2.IMREAD_GRAYSCALE) > 127
-        yield i, img, mask
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
-def median_ms(fn, arg, repeats: int = 30) -> float:
-    for _ in range(3):
-        fn(arg)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn(arg)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1000)
+@lru_cache(maxsize=None)
+def background_paths(data: Path) -> tuple[Path, ...]:
+    return tuple(sorted((data / "backgrounds").glob("*.jpg")))
 
 
-def evaluate(images: Path, masks: Path, ids, peers: list[str], crops: bool, refine: bool = True,
-             model: str | None = None, subjects: str = "main", mirror: bool = True, per_photo: bool = False,
-             zoom: float = 1.0, focus: bool = True, inset_scale: float = 1.0) -> dict:
-    """Scores each model on the CLI's photo path: probability (mirror-averaged unless
-    mirror=False), subject choice, full-resolution refinement, the focus pass on small subjects
-    unless focus=False (segmenter.photo_alpha). The peer gets the same steps.
-    per_photo: also each photo's id and IoU (results[name]["per_photo_iou"]).
-    zoom: score each photo's (or crop's) centre_crop instead, when above 1.
-    inset_scale: score each photo inset into a background scene (inset), when below 1."""
-    from portraitcli.segmenter import Segmenter
+# --------------------------------------------------------------------------- validation sets
+
+
+@dataclass(frozen=True)
+class ValidationSet:
+    """One row of the table: the photos of FOLDER/val.txt, framed one way."""
+
+    name: str
+    folder: str
+    framing: str = "full"  # full, crops, inset or zoom
+    scale: float = 1.0  # the inset's shrink or the zoom
+
+    @classmethod
+    def parse(cls, name: str) -> ValidationSet:
+        match = re.fullmatch(r"([a-z0-9_]+)(?:-(crops|inset|zoom)([0-9.]*))?", name)
+        if not match or (match[2] == "crops" and match[3]) or (match[2] == "zoom" and not match[3]):
+            raise ValueError(f"{name!r} is not a set name (FOLDER, FOLDER-crops, FOLDER-inset[K], FOLDER-zoomZ)")
+        folder, framing, number = match[1], match[2] or "full", match[3]
+        try:
+            scale = float(number) if number else (DEFAULT_INSET if framing == "inset" else 1.0)
+        except ValueError:
+            raise ValueError(f"{name!r}: {number!r} is not a number") from None
+        if (framing == "inset" and not 0 < scale < 1) or (framing == "zoom" and scale <= 1):
+            raise ValueError(f"{name!r}: an inset shrinks by less than 1, a zoom enlarges by more than 1")
+        return cls(name, folder, framing, scale)
+
+    @property
+    def what(self) -> str:
+        what = FOLDER_WHAT.get(self.folder, self.folder)
+        if self.framing == "crops":
+            what = f"{what}, head-and-shoulder crops"
+        elif self.framing == "inset":
+            what = f"{what}, shrunk {self.scale:g}x into a scene"
+        elif self.framing == "zoom":
+            what = f"{what}, centre 1/{self.scale:g}"
+        return f"{what} ({self.folder}/val.txt)"
+
+    def ids(self, data: Path = DATA) -> list[str]:
+        listing = data / self.folder / "val.txt"
+        if not listing.is_file():
+            raise FileNotFoundError(f"{listing}: no such validation list")
+        return listing.read_text().split()
+
+    def photos(self, data: Path = DATA, limit: int | None = None) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """(id, RGB photo, boolean truth) as scored, in val.txt's order; the same every run."""
+        images, masks = data / self.folder / "images", data / self.folder / "masks"
+        for index, photo_id in enumerate(self.ids(data)[:limit]):
+            image_path = next((p for p in (images / f"{photo_id}{ext}" for ext in (".jpg", ".png", ".jpeg"))
+                               if p.exists()), None)
+            if image_path is None:
+                raise FileNotFoundError(f"{images / photo_id}.*: listed in {self.folder}/val.txt, no photo")
+            truth = cv2.imread(str(masks / f"{photo_id}.png"), cv2.IMREAD_GRAYSCALE) > 127
+            yield (photo_id, *self.frame(read_rgb(image_path), truth, index, data))
+
+    def frame(self, image: np.ndarray, truth: np.ndarray, index: int, data: Path = DATA):
+        if self.framing == "crops":
+            return portrait_crop(image, truth)
+        if self.framing == "zoom":
+            return centre_crop(image, truth, self.scale)
+        if self.framing == "inset":  # each photo its own scene, the same every run
+            scenes = background_paths(data)
+            return inset(image, truth, self.scale, read_rgb(scenes[(index + 1) % len(scenes)]))
+        return image, truth
+
+
+# --------------------------------------------------------------------------- models on the photo path
+
+
+@dataclass
+class Contender:
+    """A model on the CLI's photo path: alpha(photo) -> full-resolution alpha; inference (one
+    bare run at the model's size) for the timing and checkerboard figures."""
+
+    name: str
+    alpha: Callable[[np.ndarray], np.ndarray]
+    inference: Callable[[np.ndarray], np.ndarray]
+
+
+def contenders(model: str | None = None, peer: str | None = None, subjects: str = "main", refine: bool = True,
+               mirror: bool = True, focus: bool = True) -> list[Contender]:
+    """Ours exactly as `portraitcli segment` runs it (Segmenter.matte), and the peer's
+    probability through the same steps (segmenter.photo_alpha)."""
+    from portraitcli.segmenter import Segmenter, photo_alpha
     from portraitcli.subjects import SubjectFilter
 
-    ours = Segmenter(model, device="cpu", threads=1, subjects=subjects, mirror_photos=mirror)
-    # name -> (the probability the CLI's path gives a photo, one bare inference for timing)
-    predictors = {"portraitcli": (ours.frame_probability, ours.model.predict)}
-    if "mediapipe" in peers:
+    ours = Segmenter(model, device="cpu", threads=1, refine=refine, subjects=subjects, mirror_photos=mirror,
+                     focus_photos=focus)
+    found = [Contender(OURS, ours.matte, ours.model.predict)]
+    if peer == "mediapipe":
         from models.teacher import MediaPipeSelfie
 
         teacher = MediaPipeSelfie(num_threads=1)
         choose = SubjectFilter(subjects)
-        predictors["mediapipe-selfie"] = (lambda img: choose(teacher.predict(img, flip_average=mirror)),
-                                          teacher.predict)
-    scores = {name: {"iou": [], "bf1": [], "mae": []} for name in predictors}
-    sample = None
-    seen = []
-    backgrounds = sorted(BACKGROUNDS.glob("*.jpg")) if inset_scale < 1 else []
-    for photo_id, img, mask in load_pairs(images, masks, ids):
-        seen.append(photo_id)
-        if inset_scale < 1:  # each photo its own scene, the same every run
-            scene = cv2.cvtColor(cv2.imread(str(backgrounds[len(seen) % len(backgrounds)])), cv2.COLOR_BGR2RGB)
-            img, mask = inset(img, mask, inset_scale, scene)
-        if crops:
-            img, mask = portrait_crop(img, mask)
-        if zoom > 1:
-            img, mask = centre_crop(img, mask, zoom)
-        sample = img
-        for name, (probability, _) in predictors.items():
-            alpha = photo_alpha(img, probability, refine, focus)
-            scores[name]["iou"].append(iou(alpha, mask))
-            scores[name]["bf1"].append(boundary_f1(alpha, mask))
-            scores[name]["mae"].append(mae(alpha, mask))
+
+        def probability(image):
+            return choose(teacher.predict(image, flip_average=mirror))
+
+        found.append(Contender(PEERS[peer], lambda image: photo_alpha(image, probability, refine, focus),
+                               teacher.predict))
+    return found
+
+
+def score_set(vset: ValidationSet, models: list[Contender], data: Path = DATA, limit: int | None = None) -> dict:
+    """Per-photo and mean scores of each model on one set."""
+    per_photo = {}
+    for photo_id, image, truth in vset.photos(data, limit):
+        per_photo[photo_id] = {m.name: photo_scores(m.alpha(image), truth) for m in models}
+    means = {m.name: {key: round(float(np.mean([p[m.name][key] for p in per_photo.values()])), 4)
+                      for key in ("iou", "boundary_f1", "mae")} for m in models}
+    rounded = {i: {name: {k: round(v, 4) for k, v in s.items()} for name, s in p.items()}
+               for i, p in per_photo.items()}
+    return {"what": vset.what, "photos": len(per_photo), "scores": means, "per_photo": rounded}
+
+
+def model_figures(models: list[Contender], sample: np.ndarray) -> dict:
+    """Median ms of one bare inference (1 thread, batch 1) and the raw output's checkerboard
+    energy on a flat wall."""
     flat = flat_background_photo()
-    results = {}
-    for name, (_, predict) in predictors.items():
-        s = scores[name]
-        results[name] = {
-            "photos": len(s["iou"]),
-            "iou": round(float(np.mean(s["iou"])), 4),
-            "boundary_f1": round(float(np.mean(s["bf1"])), 4),
-            "mae": round(float(np.mean(s["mae"])), 4),
-            "ms_per_inference_1_thread": round(median_ms(predict, sample), 2) if sample is not None else None,
-            "checkerboard_energy_flat_bg": round(checkerboard_energy(predict(flat)), 6),
-        }
-        if per_photo:
-            results[name]["per_photo_iou"] = {i: round(float(v), 4) for i, v in zip(seen, s["iou"])}
+    return {m.name: {"ms_per_inference_1_thread": round(median_ms(m.inference, sample), 2),
+                     "checkerboard_energy_flat_bg": round(checkerboard_energy(m.inference(flat)), 6)}
+            for m in models}
+
+
+def evaluate(set_names, models: list[Contender], data: Path = DATA, limit: int | None = None,
+             progress=None) -> dict:
+    """The whole run: every set's scores, their mean over the sets, and the models' figures."""
+    sets = [ValidationSet.parse(name) for name in set_names]
+    for vset in sets:
+        vset.ids(data)  # a missing list fails before minutes of work, not after
+    started = time.perf_counter()
+    results = {"sets": {}}
+    for vset in sets:
+        t = time.perf_counter()
+        results["sets"][vset.name] = score_set(vset, models, data, limit)
+        if progress:
+            progress(f"{vset.name}: {results['sets'][vset.name]['photos']} photos, {time.perf_counter() - t:.0f} s")
+    results["mean"] = {m.name: {key: round(float(np.mean([s["scores"][m.name][key]
+                                                          for s in results["sets"].values()])), 4)
+                                for key in ("iou", "boundary_f1")} for m in models}
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    _, sample, _ = next(sets[0].photos(data, 1))
+    results["models"] = model_figures(models, sample)
     return results
 
 
-def flat_background_photo(size: int = 512) -> np.ndarray:
-    """A large flat wall with faint noise and a soft light gradient (no person)."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    base = np.array([200, 190, 170], np.float32) * (0.85 + 0.15 * xx)[:, :, None]
-    noisy = base + rng.normal(0, 2, base.shape)
-    return np.clip(noisy, 0, 255).astype(np.uint8)
+# --------------------------------------------------------------------------- reports
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    root = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ccp"
-    parser.add_argument("--images", type=Path, default=root / "images")
-    parser.add_argument("--masks", type=Path, default=root / "masks")
-    parser.add_argument("--list", type=Path, default=None, help="file of ids to use (e.g. ccp/val.txt)")
-    parser.add_argument("--peer", action="append", default=[], choices=["mediapipe"])
-    parser.add_argument("--crops", action="store_true", help="score head-and-shoulder crops of each photo")
-    parser.add_argument("--zoom", type=float, default=1.0,
-                        help="score the middle 1/ZOOM of each photo, as a zoomed camera frames it (e.g. 1.3, 1.6)")
-    parser.add_argument("--inset", type=float, default=1.0, metavar="K",
-                        help="score each photo shrunk by K (e.g. 0.5) into a background scene: people far away")
-    parser.add_argument("--no-refine", action="store_true", help="plain bilinear upsampling instead")
-    parser.add_argument("--no-focus", action="store_true",
-                        help="no second look at subjects that fill little of the photo")
-    parser.add_argument("--model", default=None, help="ONNX file (default: the bundled model)")
+def markdown_table(results: dict) -> str:
+    """A row per set (IoU / boundary F1 of ours, of the peer, and ours minus the peer's), then
+    the mean over the sets."""
+    names = list(results["mean"])
+    peer = names[1] if len(names) > 1 else None
+    header = ["set", "photos", "ours IoU / BF1"]
+    if peer:
+        header += [f"{peer} IoU / BF1", "difference IoU / BF1"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def cells(scores: dict) -> list[str]:
+        row = [f"{scores[OURS]['iou']:.4f} / {scores[OURS]['boundary_f1']:.4f}"]
+        if peer:
+            row.append(f"{scores[peer]['iou']:.4f} / {scores[peer]['boundary_f1']:.4f}")
+            row.append(f"{scores[OURS]['iou'] - scores[peer]['iou']:+.4f} / "
+                       f"{scores[OURS]['boundary_f1'] - scores[peer]['boundary_f1']:+.4f}")
+        return row
+
+    for name, s in results["sets"].items():
+        lines.append("| " + " | ".join([f"`{name}`: {s['what']}", str(s["photos"])] + cells(s["scores"])) + " |")
+    total = sum(s["photos"] for s in results["sets"].values())
+    lines.append("| " + " | ".join([f"mean over {len(results['sets'])} sets", str(total)]
+                                   + cells(results["mean"])) + " |")
+    return "\n".join(lines)
+
+
+def worst_photos(set_result: dict, count: int) -> tuple[list[str], str | None]:
+    """The count photos where ours trails the peer most by IoU (without a peer: ours' lowest)."""
+    per_photo = set_result["per_photo"]
+    names = list(set_result["scores"])
+    peer = names[1] if len(names) > 1 else None
+
+    def gap(photo_id):
+        scores = per_photo[photo_id]
+        return scores[OURS]["iou"] - (scores[peer]["iou"] if peer else 1.0)
+
+    return sorted(per_photo, key=gap)[:count], peer
+
+
+def print_worst(results: dict, count: int, out=sys.stdout) -> None:
+    """Where each set's gap comes from: a few photos usually carry most of it."""
+    for name, s in results["sets"].items():
+        worst, peer = worst_photos(s, count)
+        per_photo = s["per_photo"]
+        if peer:
+            total = s["scores"][peer]["iou"] - s["scores"][OURS]["iou"]
+            shown = sum(per_photo[i][peer]["iou"] - per_photo[i][OURS]["iou"] for i in worst) / len(per_photo)
+            print(f"\n{name}: worst {len(worst)} by IoU against {peer}; of the mean gap ({peer} minus ours) "
+                  f"{total:+.4f}, they make up {shown:+.4f}", file=out)
+        else:
+            print(f"\n{name}: lowest {len(worst)} by IoU", file=out)
+        for i in worst:
+            line = f"  {i:<16} ours {per_photo[i][OURS]['iou']:.3f} / {per_photo[i][OURS]['boundary_f1']:.3f}"
+            if peer:
+                line += f"   {peer} {per_photo[i][peer]['iou']:.3f} / {per_photo[i][peer]['boundary_f1']:.3f}"
+            print(line, file=out)
+
+
+def overlay(image: np.ndarray, alpha: np.ndarray, truth: np.ndarray, label: str) -> np.ndarray:
+    """The photo greyed, with the prediction in colour: green where it is right about the person,
+    red where it takes background for person, blue where it misses the person."""
+    grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB).astype(np.float32)
+    pred = alpha > 0.5
+    tint = np.zeros_like(grey)
+    tint[pred & truth] = (0, 200, 0)
+    tint[pred & ~truth] = (255, 0, 0)
+    tint[~pred & truth] = (0, 80, 255)
+    painted = pred | truth
+    out = grey * 0.6
+    out[painted] = grey[painted] * 0.4 + tint[painted] * 0.6
+    out = out.astype(np.uint8)
+    cv2.putText(out, label, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+    return out
+
+
+def write_overlays(results: dict, models: list[Contender], count: int, folder: Path, data: Path = DATA) -> None:
+    """FOLDER/SET/RANK_ID.jpg for each set's worst photos: the photo, then one overlay per model."""
+    for name, s in results["sets"].items():
+        worst, _ = worst_photos(s, count)
+        rank = {photo_id: r for r, photo_id in enumerate(worst, 1)}
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for photo_id, image, truth in ValidationSet.parse(name).photos(data):
+            if photo_id not in rank:
+                continue
+            panels = [image]
+            for m in models:
+                scores = s["per_photo"][photo_id][m.name]
+                panels.append(overlay(image, m.alpha(image), truth,
+                                      f"{m.name} {scores['iou']:.3f} / {scores['boundary_f1']:.3f}"))
+            strip = np.hstack(panels)
+            if strip.shape[0] > 480:  # small enough to look through many at once
+                strip = cv2.resize(strip, (strip.shape[1] * 480 // strip.shape[0], 480), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(folder / name / f"{rank[photo_id]:02d}_{photo_id}.jpg"),
+                        cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
+def load_run(spec: str) -> tuple[str, dict]:
+    """FILE or FILE:MODEL (default: ours) -> (label, {set: scores}) from a --json file."""
+    path, _, model = spec.rpartition(":") if ":" in spec and not Path(spec).exists() else (spec, "", "")
+    results = json.loads(Path(path).read_text())
+    model = model or OURS
+    if model not in results["mean"]:
+        raise ValueError(f"{path}: no model {model!r} (it has {', '.join(results['mean'])})")
+    label = f"{Path(path).stem}:{model}" if model != OURS else Path(path).stem
+    return label, {name: s["scores"][model] for name, s in results["sets"].items()}
+
+
+def compare(candidate: str, baseline: str) -> str:
+    """Per-set IoU and boundary F1 of two runs and their differences (candidate minus baseline),
+    the mean over the sets both scored, and where the candidate is behind."""
+    a_label, a = load_run(candidate)
+    b_label, b = load_run(baseline)
+    common = [name for name in a if name in b]
+    if not common:
+        raise ValueError(f"{candidate} and {baseline} share no set")
+    lines = [f"| set | {a_label} IoU / BF1 | {b_label} IoU / BF1 | difference IoU / BF1 |", "|---|---|---|---|"]
+    behind = []
+    for name in common + ["mean"]:
+        if name == "mean":
+            x = {k: float(np.mean([a[n][k] for n in common])) for k in ("iou", "boundary_f1")}
+            y = {k: float(np.mean([b[n][k] for n in common])) for k in ("iou", "boundary_f1")}
+            label = f"mean over {len(common)} sets"
+        else:
+            x, y, label = a[name], b[name], f"`{name}`"
+            behind += [f"{name} {short}" for k, short in (("iou", "IoU"), ("boundary_f1", "BF1")) if x[k] < y[k]]
+        lines.append(f"| {label} | {x['iou']:.4f} / {x['boundary_f1']:.4f} | {y['iou']:.4f} / {y['boundary_f1']:.4f}"
+                     f" | {x['iou'] - y['iou']:+.4f} / {x['boundary_f1'] - y['boundary_f1']:+.4f} |")
+    only = sorted(set(a) ^ set(b))
+    lines.append("")
+    lines.append(f"{a_label} behind {b_label} on: {', '.join(behind)}" if behind
+                 else f"{a_label} at least {b_label} on every set, IoU and boundary F1")
+    if only:
+        lines.append(f"scored in one run only: {', '.join(only)}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser.add_argument("--sets", default=",".join(DEFAULT_SETS),
+                        help="comma-separated set names (default: %(default)s)")
+    parser.add_argument("--zoom", type=float, action="append", default=[], metavar="Z",
+                        help="also score ccp's centre 1/Z (as ccp-zoomZ), e.g. 1.3 or 1.6; repeatable")
+    parser.add_argument("--peer", choices=sorted(PEERS), default=None, help="score this model beside ours")
+    parser.add_argument("--model", default=None, metavar="F", help="ONNX file (default: the bundled model)")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+                        help="save the per-set and per-photo figures as JSON")
+    parser.add_argument("--worst", type=int, default=0, metavar="N",
+                        help="per set, the N photos where ours trails the peer most (without one: ours' lowest)")
+    parser.add_argument("--overlays", type=Path, default=None, metavar="DIR",
+                        help="with --worst: write each one as the photo and one overlay per model to DIR/SET/")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="the first N photos of each set only")
+    parser.add_argument("--data", type=Path, default=DATA, help="the data folder (default: %(default)s)")
     parser.add_argument("--subjects", choices=["main", "all"], default="main",
                         help="as the CLI's --subjects (main: bystanders count as background)")
-    parser.add_argument("--no-mirror", action="store_true",
-                        help="one inference per photo (the CLI averages it with the mirror image)")
-    parser.add_argument("--worst", type=int, default=0, metavar="N",
-                        help="also list the N photos where ours trails the peer most (without a peer: "
-                             "ours' N lowest), by IoU")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--no-refine", action="store_true", help="plain bilinear upsampling instead")
+    parser.add_argument("--no-focus", action="store_true", help="no second look at subjects that fill little of the photo")
+    parser.add_argument("--no-mirror", action="store_true", help="one inference per photo, not mirror-averaged")
+    parser.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
+                        help="print per-set deltas of two --json runs (A minus B; FILE:MODEL picks a model "
+                             "of the file, e.g. run.json:mediapipe-selfie) and exit")
     args = parser.parse_args(argv)
-    ids = args.list.read_text().split() if args.list else None
-    results = evaluate(args.images, args.masks, ids, args.peer, args.crops, not args.no_refine, args.model,
-                       args.subjects, not args.no_mirror, per_photo=bool(args.worst), zoom=args.zoom,
-                       focus=not args.no_focus, inset_scale=args.inset)
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return
-    label = "head-and-shoulder crops" if args.crops else "full photos"
-    if args.zoom > 1:
-        label += f", centre 1/{args.zoom:g}"
-    if args.inset < 1:
-        label += f", inset at {args.inset:g}x in a scene"
-    print(f"{label}, refinement {'off' if args.no_refine else 'on'}, subjects {args.subjects}, "
-          f"{'one inference' if args.no_mirror else 'mirror-averaged'}, focus {'off' if args.no_focus else 'on'}")
-    print(f"{'model':<20}{'photos':>7}{'IoU':>8}{'BF1':>8}{'MAE':>8}{'ms/inf':>8}{'checker':>10}")
-    for name, r in results.items():
-        print(f"{name:<20}{r['photos']:>7}{r['iou']:>8.4f}{r['boundary_f1']:>8.4f}{r['mae']:>8.4f}"
-              f"{r['ms_per_inference_1_thread']:>8.2f}{r['checkerboard_energy_flat_bg']:>10.2e}")
+    if args.compare:
+        try:
+            print(compare(*args.compare))
+        except (OSError, ValueError, KeyError) as exc:
+            parser.exit(2, f"models.evaluate: {exc}\n")
+        return 0
+    names = [n.strip() for n in args.sets.split(",") if n.strip()] + [f"ccp-zoom{z:g}" for z in args.zoom]
+    try:
+        for name in names:
+            ValidationSet.parse(name).ids(args.data)
+    except (ValueError, FileNotFoundError) as exc:
+        parser.exit(2, f"models.evaluate: {exc}\n")
+    models = contenders(args.model, args.peer, args.subjects, not args.no_refine, not args.no_mirror,
+                        not args.no_focus)
+    results = evaluate(names, models, args.data, args.limit, progress=lambda line: print(line, file=sys.stderr))
+    results["model"] = str(args.model or "bundled")
+    results["path"] = {"subjects": args.subjects, "refine": not args.no_refine, "mirror": not args.no_mirror,
+                       "focus": not args.no_focus}
+    print(f"CLI photo path: subjects {args.subjects}, refinement {'off' if args.no_refine else 'on'}, "
+          f"{'one inference' if args.no_mirror else 'mirror-averaged'}, focus {'off' if args.no_focus else 'on'}; "
+          f"model {results['model']}\n")
+    print(markdown_table(results))
+    figures = ", ".join(f"{name} {f['ms_per_inference_1_thread']:.2f} ms per inference (1 thread), checkerboard "
+                        f"{f['checkerboard_energy_flat_bg']:.1e}" for name, f in results["models"].items())
+    print(f"\n{figures}; {results['seconds']:.0f} s for the sets")
     if args.worst:
         print_worst(results, args.worst)
-
-
-def print_worst(results: dict, count: int) -> None:
-    """Where the gap comes from: a few photos usually carry most of it."""
-    ours = results["portraitcli"]["per_photo_iou"]
-    peer_name = next((n for n in results if n != "portraitcli"), None)
-    peer = results[peer_name]["per_photo_iou"] if peer_name else {i: 1.0 for i in ours}
-    gaps = sorted(ours, key=lambda i: ours[i] - peer[i])[:count]
-    total = sum(peer[i] - ours[i] for i in ours) / len(ours)
-    shown = sum(peer[i] - ours[i] for i in gaps) / len(ours)
-    against = f"against {peer_name}" if peer_name else "lowest"
-    print(f"\nworst {count} photos by IoU, {against}: they make up {shown:+.4f} of the mean gap {total:+.4f}")
-    for i in gaps:
-        print(f"  {i:<12} ours {ours[i]:.3f}" + (f"  {peer_name} {peer[i]:.3f}" if peer_name else ""))
+        if args.overlays:
+            write_overlays(results, models, args.worst, args.overlays, args.data)
+            print(f"\noverlays in {args.overlays}/SET/ (green: right, red: background taken for person, "
+                  f"blue: person missed)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
