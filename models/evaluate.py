@@ -424,7 +424,7 @@ def load_run(spec: str) -> tuple[str, dict]:
     if model not in results["mean"]:
         raise ValueError(f"{path}: no model {model!r} (it has {', '.join(results['mean'])})")
     label = f"{Path(path).stem}:{model}" if model != OURS else Path(path).stem
-    return label, {name: s["scores"][model] for name, s in results["sets"].items()}
+    return label, {name: {**s["scores"][model], "photos": s["photos"]} for name, s in results["sets"].items()}
 
 
 def compare(candidate: str, baseline: str) -> str:
@@ -441,7 +441,7 @@ def compare(candidate: str, baseline: str) -> str:
         if name == "mean":
             x = {k: float(np.mean([a[n][k] for n in common])) for k in ("iou", "boundary_f1")}
             y = {k: float(np.mean([b[n][k] for n in common])) for k in ("iou", "boundary_f1")}
-            label = f"mean over {len(common)} sets"
+            label = f"mean over the {len(common)} sets of both"
         else:
             x, y, label = a[name], b[name], f"`{name}`"
             behind += [f"{name} {short}" for k, short in (("iou", "IoU"), ("boundary_f1", "BF1")) if x[k] < y[k]]
@@ -453,6 +453,10 @@ def compare(candidate: str, baseline: str) -> str:
                  else f"{a_label} at least {b_label} on every set, IoU and boundary F1")
     if only:
         lines.append(f"scored in one run only: {', '.join(only)}")
+    uneven = [f"{name} ({a[name]['photos']} against {b[name]['photos']})" for name in common
+              if a[name]["photos"] != b[name]["photos"]]
+    if uneven:
+        lines.append(f"not the same photos: {', '.join(uneven)}")
     return "\n".join(lines)
 
 
