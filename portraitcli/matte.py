@@ -36,7 +36,7 @@ class Fit:
 # frames, which have a few milliseconds each, get 320. Both beat luminance at 640 on ccp/val
 # (IoU / boundary F1 / MAE, full bodies, eps 1e-3, gain 3: luminance 640: 0.9047 / 0.8349 /
 # 0.0371; colour 640: 0.9075 / 0.8412 / 0.0333, 480: 0.9074 / 0.8395 / 0.0340, 320: 0.9072 /
-# 0.8380 / 0.0332). Photos: eps 1e-4 and gain 4 (session 9) follow weaker colour edges; they
+# 0.8380 / 0.0332). Photos: eps 1e-4 and gain 4 follow weaker colour edges; they
 # scored better than eps 1e-3 and gain 3 on both halves of ccp/val alike (full bodies, even and
 # odd ids: IoU +0.0003 / +0.0008, boundary F1 +0.0026 / +0.0033, MAE -0.002; crops BF1 +0.0005
 # / +0.0012; whole set, ours 0.9074 / 0.8395 / 0.0340 -> 0.9080 / 0.8425 / 0.0317, MediaPipe's

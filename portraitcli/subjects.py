@@ -15,7 +15,7 @@ import numpy as np
 
 MODES = ("main", "all")
 # Smallest area, as a share of the largest person's, that still counts as a subject. On
-# ccp/val full-body street photos (bystanders labelled background), session 4 model, IoU /
+# ccp/val full-body street photos (bystanders labelled background), an earlier model, IoU /
 # boundary F1 with everyone kept 0.8926 / 0.8146; share 0.1: 0.8982 / 0.8269, 0.2: 0.9031 /
 # 0.8313, 0.3: 0.9048 / 0.8322 (head-and-shoulder crops: 0.9500 -> 0.9495 for all three).
 # 0.2 rather than 0.3: a child beside an adult can cover a quarter of the adult's area.
@@ -32,8 +32,8 @@ MOTION = 6
 FOCUS_MARGIN = 0.05
 FOCUS_MAX_SHARE = 0.7
 # blobs under this share of the largest one's area are specks (a lamp, a glint), not people: they
-# must not stretch the focus box across the photo (session 21's model marks a few beside a small
-# person in tests/test_subjects.py's rocket scene, which turned the focus pass off there)
+# must not stretch the focus box across the photo (a model may mark a few beside a small person,
+# as in tests/test_subjects.py's rocket scene, which would turn the focus pass off there)
 FOCUS_SPECK_SHARE = 0.1
 
 

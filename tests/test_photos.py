@@ -320,7 +320,7 @@ def test_refinement_follows_colour_edges_of_equal_brightness():
 
 def test_photo_refinement_snaps_to_faint_edges():
     """An edge of only 8 grey levels (a dark coat against a shadowed wall) under the model's
-    blurry step: the photo fit still moves most of the step onto it (session 9's eps 1e-4; at
+    blurry step: the photo fit still moves most of the step onto it (eps 1e-4; at
     eps 1e-3 only a third of it came within 4 pixels, over a 44-pixel ramp)."""
     import cv2
 

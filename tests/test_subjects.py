@@ -124,9 +124,8 @@ def test_focus_pass_gives_a_small_person_the_detail_of_a_large_one(person, stree
     plain, focusing = Segmenter(subjects="all", focus_photos=False), Segmenter(subjects="all")
     one_look, focused = [], []
     # 154 and 179 px tall in a 640 x 1280 scene, at both ends, clear of the rocket in the middle.
-    # Four placements, since one alone moves a lot between weights: at (0.3, 20) session 14's scored
-    # 0.58 -> 0.83 and session 19's 0.31 -> 0.60; over the four, 0.75 -> 0.86 and 0.67 -> 0.83 (session
-    # 21's: 0.70 -> 0.76 until subject_box left specks out of the focus box, then 0.70 -> 0.87)
+    # Four placements, since one alone moves a lot between weights (one model scored 0.31 -> 0.60 at
+    # (0.3, 20) and 0.67 -> 0.83 over the four)
     for scale, left in ((0.3, 20), (0.3, 1000), (0.35, 20), (0.35, 1000)):
         img, (box,) = scene(person, street, (scale,), left)
         side = box[0].stop - box[0].start
