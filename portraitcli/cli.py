@@ -61,6 +61,25 @@ def common_options(func):
         click.option("--subjects", type=click.Choice(["main", "all"]), default="main", show_default=True,
                      help="main: people far smaller than the largest (bystanders) count as background; "
                           "all: everyone the model finds."),
+        click.option("--feather", type=click.FloatRange(0), default=0, metavar="PX",
+                     help="Edge control: soften the matte's edge by about PX pixels (at full resolution; "
+                          "applied first)."),
+        click.option("--shift", type=int, default=0, metavar="PX",
+                     help="Edge control: grow the matte by PX pixels, or shrink it with a negative PX "
+                          "(applied after --feather)."),
+        click.option("--threshold", type=click.FloatRange(0, 1), metavar="ALPHA",
+                     help="Edge control: hard edge, alpha above ALPHA becomes opaque and the rest "
+                          "transparent (0/255 in a matte; applied last)."),
+        click.option("--crop", is_flag=True,
+                     help="Photos: crop to the main subjects plus --margin (the whole frame, with a note, "
+                          "when nobody is found); the box goes into the report."),
+        click.option("--margin", type=click.FloatRange(0), default=0.1, show_default="10% of the box",
+                     help="With --crop: space around the subjects, as a share of their box's width and height."),
+        click.option("--aspect", metavar="W:H",
+                     help="With --crop: a fixed aspect ratio (4:5, 1:1, 3:2...) centred on the subjects."),
+        click.option("--pad", is_flag=True,
+                     help="With --crop: the box may reach outside the photo, filled with the background "
+                          "(transparent in a cutout) instead of being kept inside."),
         click.option("--crf", type=click.IntRange(0, 63), default=20, show_default=True, help="Video quality (lower is better)."),
         click.option("--preset", default="veryfast", show_default=True, help="x264 preset for video outputs."),
         click.option("--codec", help="Video codec (default from DEST: H.264 mp4, ProRes 4444 mov for cutouts, VP9 webm)."),
@@ -86,14 +105,22 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
         raise click.UsageError("give at least one SRC and a DEST (use '-' for stdin/stdout)")
     setup_logging(kw["verbose"], kw["quiet"], kw["debug"])
     fmt = kw["fmt"]
-    render = RenderOptions(command=command, **render_extra)
+    render = RenderOptions(command=command, feather=kw["feather"], shift=kw["shift"], threshold=kw["threshold"],
+                           **render_extra)
+    try:
+        from portraitcli.crop import parse_aspect
+
+        aspect = parse_aspect(kw["aspect"]) if kw["aspect"] else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--aspect") from None
     if fmt and fmt.lower().lstrip(".") in ("tif", "tiff") and command == "segment":
         render.sixteen_bit_matte = True
     settings = Settings(render=render, model=kw["model"], device=kw["device"], refine=kw["refine"],
                         smooth=kw["smooth"], subjects=kw["subjects"], format=fmt.lower().lstrip(".") if fmt else None,
                         overwrite=kw["overwrite"], jobs=kw["jobs"], quality=kw["quality"],
                         max_pixels=kw["max_pixels"], crf=kw["crf"], preset=kw["preset"], codec=kw["codec"],
-                        preview=kw["preview"], dry_run=kw["dry_run"])
+                        preview=kw["preview"], dry_run=kw["dry_run"], crop=kw["crop"], crop_margin=kw["margin"],
+                        crop_aspect=aspect, crop_pad=kw["pad"])
     execute(settings, list(paths[:-1]), paths[-1], kw)
 
 
@@ -180,15 +207,14 @@ def cli():
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.option("--threshold", type=click.FloatRange(0, 1), help="Hard 0/255 mask at this alpha instead of a soft matte.")
 @click.option("--sheet", type=click.Path(dir_okay=False),
               help="Also write a contact sheet (photo | matte | cutout per row) of the photos done.")
 @common_options
-def segment(paths, threshold, sheet, **kw):
+def segment(paths, sheet, **kw):
     """Alpha matte: 8-bit greyscale PNG at full resolution (16-bit with --format tiff),
     or a matte video / PNG sequence for video inputs."""
     kw["sheet"] = sheet
-    run_command("segment", paths, {"threshold": threshold}, **kw)
+    run_command("segment", paths, {}, **kw)
 
 
 @cli.command(epilog=EXIT_CODES)

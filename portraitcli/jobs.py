@@ -46,6 +46,7 @@ class Result:
     seconds: float = 0.0
     frames: int | None = None
     notes: list[str] = field(default_factory=list)
+    crop: dict | None = None  # --crop: the box written, in the photo's pixels
 
 
 class UsageError(PortraitError):
@@ -299,8 +300,10 @@ class Worker:
 
         start = time.perf_counter()
         try:
-            notes = process.run_task(task, self)
-            r = Result(task.source, task.dest, "done", notes=notes or [])
+            outcome = process.run_task(task, self)
+            if not isinstance(outcome, process.TaskOutcome):
+                outcome = process.TaskOutcome(outcome or [])
+            r = Result(task.source, task.dest, "done", notes=outcome.notes, crop=outcome.crop)
         except ModelError:
             raise  # no file can be processed without the model: the whole run stops
         except PortraitError as exc:

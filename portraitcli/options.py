@@ -12,11 +12,19 @@ class RenderOptions:
     command: str
     strength: float = 0.5  # blur
     bokeh: bool = False  # blur
-    threshold: float | None = None  # segment
+    threshold: float | None = None  # edge controls (all commands): hard edge at this alpha
+    feather: float = 0.0  # edge controls: soften by this many pixels
+    shift: int = 0  # edge controls: grow (+) or shrink (-) the matte by this many pixels
     background: str | None = None  # replace-bg: colour, image or video; cutout: flatten colour
     fit: str = "cover"  # replace-bg
     edge_match: float = 0.3  # replace-bg
     sixteen_bit_matte: bool = False  # segment to 16-bit PNG (TIFF is always 16-bit)
+
+    @property
+    def edges(self):
+        from portraitcli.edges import EdgeControls
+
+        return EdgeControls(self.feather, self.shift, self.threshold)
 
 
 @dataclass
@@ -40,3 +48,7 @@ class Settings:
     stream_format: str = "nut"
     preview: bool = False
     dry_run: bool = False
+    crop: bool = False  # photos: crop to the main subjects
+    crop_margin: float = 0.1  # share of the subjects' box added on each side
+    crop_aspect: tuple[float, float] | None = None  # (W, H) of a fixed aspect ratio
+    crop_pad: bool = False  # the box may reach outside the photo (background or transparency)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,15 @@ def looks_like_photo(head: bytes) -> bool:
     return head.startswith(PHOTO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-def run_task(task, worker) -> list[str]:
+@dataclass
+class TaskOutcome:
+    """What a finished task tells the report beyond done: notes, and a photo's crop box."""
+
+    notes: list[str] = field(default_factory=list)
+    crop: dict | None = None
+
+
+def run_task(task, worker) -> list[str] | TaskOutcome:
     keep_freed_memory()
     if task.kind == "photo":
         return run_photo(task, worker)
@@ -48,28 +57,53 @@ def run_task(task, worker) -> list[str]:
 
 
 def photo_output(photo: photo_io.Photo, pixels: Pyramid, alpha: np.ndarray, worker,
-                 fmt: str) -> tuple[np.ndarray, list[str]]:
+                 fmt: str) -> tuple[np.ndarray, list[str], dict | None]:
     """Render and adapt the result to what the output format can hold. pixels: the photo's
-    RGB as the Pyramid the matte was made from, so the blur reuses its halvings."""
+    RGB as the Pyramid the matte was made from, so the blur reuses its halvings.
+    Returns (pixels, notes, the crop box for the report or None)."""
     import cv2
 
-    options = worker.settings.render
+    s = worker.settings
+    options = s.render
     notes = list(photo.notes)
+    alpha = worker.renderer.edges(alpha)
+    source_alpha = photo.alpha
+    box = None
+    if s.crop:
+        from portraitcli import crop
+
+        box = crop.subject_crop(alpha, crop.CropSpec(s.crop_margin, s.crop_aspect, s.crop_pad))
+        notes += box.notes
+        canvas = crop.canvas_for(box, *alpha.shape)
+        if canvas is not None:
+            # the box reaches outside the photo: the effect runs on a canvas that covers both,
+            # the photo continued by reflection with no person in it (blurred or replaced
+            # background; transparent in a cutout, 0 in a matte)
+            pixels = crop.apply_crop(photo.rgb, canvas, "reflect")
+            alpha = crop.apply_crop(alpha, canvas)
+            if source_alpha is not None:
+                source_alpha = crop.apply_crop(source_alpha, canvas)
+            box = crop.moved(box, -canvas.left, -canvas.top)
     if options.command == "segment":
         sixteen = fmt == "TIFF" or (fmt == "PNG" and options.sixteen_bit_matte)
-        return effects.matte_image(alpha, options.threshold, np.uint16 if sixteen else np.uint8), notes
-    out = worker.renderer(pixels, alpha)
-    if options.command == "cutout":
-        if fmt not in photo_io.ALPHA_FORMATS:
-            colour = worker.renderer.flatten_colour
-            notes.append(f"{fmt} has no alpha channel: cutout flattened onto {colour}")
-            out = effects.flatten(out, colour)
-        return out, notes
-    if photo.grey and options.command == "blur":
-        out = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
-    elif photo.alpha is not None and fmt in photo_io.ALPHA_FORMATS:
-        out = np.dstack([out, photo.alpha])  # keep the source's own transparency
-    return out, notes
+        out = effects.matte_image(alpha, None, np.uint16 if sixteen else np.uint8)
+    else:
+        out = worker.renderer.composite(pixels, alpha)
+        if options.command == "cutout":
+            if fmt not in photo_io.ALPHA_FORMATS:
+                colour = worker.renderer.flatten_colour
+                notes.append(f"{fmt} has no alpha channel: cutout flattened onto {colour}")
+                out = effects.flatten(out, colour)
+        elif photo.grey and options.command == "blur":
+            out = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
+        elif source_alpha is not None and fmt in photo_io.ALPHA_FORMATS:
+            out = np.dstack([out, source_alpha])  # keep the source's own transparency
+    if box is None:
+        return out, notes, None
+    from portraitcli import crop
+
+    out = crop.apply_crop(out, box)
+    return out, notes, crop.report_of(box, canvas)
 
 
 def run_photo(task, worker, data: bytes | None = None) -> list[str]:
@@ -85,7 +119,7 @@ def run_photo(task, worker, data: bytes | None = None) -> list[str]:
         fmt = photo_io.format_for(Path(task.dest))
     pixels = Pyramid(photo.rgb)
     alpha = worker.segmenter.matte(pixels)
-    out, notes = photo_output(photo, pixels, alpha, worker, fmt)
+    out, notes, cropped = photo_output(photo, pixels, alpha, worker, fmt)
     if task.dest == "-":
         sys.stdout.buffer.write(photo_io.encode_photo(out, fmt, photo, s.quality))
         sys.stdout.buffer.flush()
@@ -93,7 +127,7 @@ def run_photo(task, worker, data: bytes | None = None) -> list[str]:
         dest = Path(task.dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         photo_io.write_photo(dest, out, fmt, photo, s.quality)
-    return notes
+    return TaskOutcome(notes, cropped)
 
 
 # --------------------------------------------------------------------------- video
@@ -131,7 +165,7 @@ def run_video_file(task, worker) -> list[str]:
     from portraitcli.pipeline import run_video
 
     s = worker.settings
-    notes: list[str] = []
+    notes: list[str] = ["--crop is for photos: video frames kept whole"] if s.crop else []
     command = s.render.command
     to_sequence = task.dest != "-" and _is_sequence_dest(task.dest)
     # blur and segment work on the decoder's own 4:2:0 planes when the file has them: no

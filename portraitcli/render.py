@@ -75,6 +75,7 @@ class Renderer:
         if options.command not in COMMANDS:
             raise ValueError(f"unknown command {options.command!r}")
         self.options = options
+        self.edges = options.edges
         self.background = None
         self.flatten_colour = (255, 255, 255)
         if options.command == "replace-bg":
@@ -90,12 +91,17 @@ class Renderer:
         return {"segment": 1, "cutout": 4}.get(self.options.command, 3)
 
     def __call__(self, frame, alpha: np.ndarray, index: int = 0, rotation: int = 0):
-        """frame: RGB array, its Pyramid (a photo's halvings, shared with the matte) or I420 video
+        """The edge controls (feather, shift, threshold) on the alpha, then the effect."""
+        return self.composite(frame, self.edges(alpha), index, rotation)
+
+    def composite(self, frame, alpha: np.ndarray, index: int = 0, rotation: int = 0):
+        """The effect alone, on an alpha whose edges are final.
+        frame: RGB array, its Pyramid (a photo's halvings, shared with the matte) or I420 video
         frame (blur keeps I420; the others work in RGB);
         rotation: the frame's display rotation, so a new background goes on the right way up."""
         o = self.options
         if o.command == "segment":
-            return effects.matte_image(alpha, o.threshold, np.uint16 if o.sixteen_bit_matte else np.uint8)
+            return effects.matte_image(alpha, None, np.uint16 if o.sixteen_bit_matte else np.uint8)
         if o.command == "blur":
             if isinstance(frame, I420):
                 return effects.blur_background_i420(frame, alpha, o.strength, o.bokeh)

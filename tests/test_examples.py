@@ -90,3 +90,15 @@ def test_strip_script_makes_the_readme_picture(tmp_path):
     assert proc.returncode == 0, proc.stderr
     strip = Image.open(tmp_path / "strip.jpg")
     assert strip.height == 220 and strip.width == 6 * 220  # six square tiles of the square sample
+
+
+def test_edges_script_makes_the_readme_picture(tmp_path):
+    proc = run_example("make_edges.py", tmp_path / "edges.jpg", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    strip = np.asarray(Image.open(tmp_path / "edges.jpg").convert("L")).astype(int)
+    assert strip.shape == (200, 6 * 200)
+    tiles = [strip[:, i * 200:(i + 1) * 200] for i in range(6)]
+    soft = [int(((t > 30) & (t < 225)).sum()) for t in tiles]
+    assert soft[1] > 1.5 * soft[0]  # --feather: a wider soft band
+    assert (tiles[2] > 127).sum() > (tiles[0] > 127).sum() > (tiles[3] > 127).sum()  # --shift 8, -8
+    assert soft[4] < 0.3 * soft[0]  # --threshold: a hard edge (JPEG leaves a little ringing)
