@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Iterator
 
 from portraitcli.errors import InputError, ModelError, PortraitError
+from portraitcli.media import RAW_EXTENSIONS
 from portraitcli.options import Settings
 
 log = logging.getLogger("portraitcli")
 
 STDIO = "-"
-PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"}
+PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".heic", ".heif",
+                    ".hif", ".avif"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
 
@@ -64,7 +66,7 @@ def kind_of(path: Path) -> str | None:
     from portraitcli.media.video import is_video_path
 
     ext = path.suffix.lower()
-    if ext in PHOTO_EXTENSIONS:
+    if ext in PHOTO_EXTENSIONS or ext in RAW_EXTENSIONS:
         return "photo"
     if is_video_path(path):
         return "video"
@@ -77,9 +79,16 @@ def default_extension(command: str, kind: str, source: Path, fmt: str | None) ->
         ext = "." + fmt.lower().lstrip(".")
         return "" if kind == "video" and ext in PHOTO_EXTENSIONS else ext
     if kind == "photo":
+        ext = source.suffix.lower()
+        if ext in RAW_EXTENSIONS:
+            # a RAW's 16 bits are kept where the result is for further editing
+            return ".tif" if command in ("segment", "cutout") else ".jpg"
         if command in ("segment", "cutout"):
             return ".png"
-        ext = source.suffix.lower()
+        if ext in (".heic", ".heif", ".hif", ".avif"):
+            from portraitcli.media.photo import EXTENSION_FORMATS, can_write
+
+            return ext if can_write(EXTENSION_FORMATS[ext]) else ".jpg"
         return ext if ext in PHOTO_EXTENSIONS and ext != ".gif" else ".png"
     if command == "cutout":
         return ".mov"

@@ -25,7 +25,8 @@ PHOTO_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II
 
 
 def looks_like_photo(head: bytes) -> bool:
-    return head.startswith(PHOTO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    return (head.startswith(PHOTO_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+            or photo_io.is_heif(head) or photo_io.is_avif(head))
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli.errors import InputError
+from portraitcli.media import RAW_EXTENSIONS
 from portraitcli.media.atomic import atomic_output
 
 # Pillow's own default (about 89 megapixels); --max-pixels raises it.
@@ -24,10 +25,16 @@ DEFAULT_MAX_PIXELS = 89_478_485
 
 EXTENSION_FORMATS = {
     ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
-    ".webp": "WEBP", ".bmp": "BMP",
+    ".webp": "WEBP", ".bmp": "BMP", ".heic": "HEIF", ".heif": "HEIF", ".hif": "HEIF", ".avif": "AVIF",
 }
-FORMAT_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
-ALPHA_FORMATS = {"PNG", "TIFF", "WEBP"}
+FORMAT_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp", "HEIF": ".heic",
+                     "AVIF": ".avif"}
+ALPHA_FORMATS = {"PNG", "TIFF", "WEBP", "HEIF", "AVIF"}
+METADATA_FORMATS = {"JPEG", "PNG", "TIFF", "WEBP", "HEIF", "AVIF"}  # formats that hold EXIF
+# ISO base media brands of HEIF still images (HEVC-coded iPhone photos and the generic ones);
+# AVIF's are read by Pillow itself
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+AVIF_BRANDS = {b"avif", b"avis"}
 SIXTEEN_BIT_FORMATS = {"PNG", "TIFF"}
 ORIENTATION_TAG = 0x0112
 # A TIFF's EXIF is its own first IFD: these tags describe the source file's layout (size, strips,
@@ -53,6 +60,57 @@ class Photo:
     @property
     def alpha(self) -> np.ndarray | None:
         return self.pixels[:, :, 3] if self.pixels.shape[2] == 4 else None
+
+
+def _brands(data: bytes) -> tuple[bytes, set[bytes]]:
+    """An ISO base media file's major brand and its compatible brands (empty if not one)."""
+    if data[4:8] != b"ftyp" or len(data) < 16:
+        return b"", set()
+    size = min(int.from_bytes(data[:4], "big"), len(data))
+    return data[8:12], {data[i:i + 4] for i in range(16, size - 3, 4)}
+
+
+def is_avif(data: bytes) -> bool:
+    major, compatible = _brands(data)
+    return major in AVIF_BRANDS or (major in (b"mif1", b"msf1") and bool(compatible & AVIF_BRANDS))
+
+
+def is_heif(data: bytes) -> bool:
+    """An HEVC-coded HEIF still (an iPhone's HEIC), which Pillow reads through pillow-heif."""
+    major, _ = _brands(data)
+    return major in HEIF_BRANDS and not is_avif(data)
+
+
+def heif_support() -> bool:
+    """pillow-heif (the `heif` extra) registered with Pillow; False when it is not installed."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def can_write(fmt: str) -> bool:
+    """Whether the installed Pillow / pillow-heif can encode this format."""
+    if fmt == "AVIF":
+        from PIL import features
+
+        return bool(features.check("avif"))
+    if fmt == "HEIF":
+        if not heif_support():
+            return False
+        import pillow_heif
+
+        return bool(pillow_heif.libheif_info().get("HEIF"))
+    return True
+
+
+def missing_writer(fmt: str) -> str:
+    """Why fmt cannot be written here, in one line."""
+    if fmt == "HEIF":
+        return "HEIC output needs pillow-heif with an HEVC encoder (pip install 'portraitcli[heif]')"
+    return "AVIF output needs a Pillow built with AVIF (Pillow 11.2+ wheels have it)"
 
 
 def format_for(path: Path, override: str | None = None) -> str:
@@ -171,6 +229,8 @@ def _read_photo(source: Path | bytes, name: str | None, max_pixels: int) -> Phot
         raise InputError(f"{label}: cannot read ({exc.strerror or exc})") from None
     if not data:
         raise InputError(f"{label}: empty file")
+    if is_heif(data) and not heif_support():
+        raise InputError(f"{label}: HEIC/HEIF photos need pillow-heif (pip install 'portraitcli[heif]')")
     too_big = f"over the {max_pixels} pixel limit (possible decompression bomb; raise it with --max-pixels)"
     # Pillow checks its own limit inside open(), before we see the size: it must follow --max-pixels
     Image.MAX_IMAGE_PIXELS = max_pixels
@@ -300,7 +360,7 @@ def encode_photo(pixels: np.ndarray, fmt: str, meta: Photo | None = None, qualit
         options["icc_profile"] = meta.icc
     if meta.dpi:
         options["dpi"] = tuple(float(d) for d in meta.dpi[:2])
-    if meta.exif and fmt in ("JPEG", "PNG", "TIFF", "WEBP"):
+    if meta.exif and fmt in METADATA_FORMATS:
         options["exif"] = meta.exif
     if fmt == "JPEG":
         options.update(quality=quality, optimize=False)
@@ -310,6 +370,10 @@ def encode_photo(pixels: np.ndarray, fmt: str, meta: Photo | None = None, qualit
         options.update(quality=quality, method=3)
     elif fmt == "TIFF":
         options.update(compression="tiff_adobe_deflate")
+    elif fmt in ("HEIF", "AVIF"):
+        if not can_write(fmt):
+            raise OSError(missing_writer(fmt))
+        options.update(quality=quality)
     buf = io.BytesIO()
     img.save(buf, format=fmt, **options)
     return buf.getvalue()
