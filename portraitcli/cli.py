@@ -80,6 +80,12 @@ def common_options(func):
         click.option("--pad", is_flag=True,
                      help="With --crop: the box may reach outside the photo, filled with the background "
                           "(transparent in a cutout) instead of being kept inside."),
+        click.option("--raw-space", type=click.Choice(["srgb", "adobe"]), default="srgb", show_default=True,
+                     help="Camera RAW photos (needs portraitcli[raw]) are developed with the camera's white "
+                          "balance to 16-bit sRGB, or Adobe RGB (1998) with its ICC profile."),
+        click.option("--raw-preview", is_flag=True,
+                     help="Camera RAW: use the embedded JPEG preview instead of developing the RAW "
+                          "(many times faster; the camera's own rendering and size)."),
         click.option("--crf", type=click.IntRange(0, 63), default=20, show_default=True, help="Video quality (lower is better)."),
         click.option("--preset", default="veryfast", show_default=True, help="x264 preset for video outputs."),
         click.option("--codec", help="Video codec (default from DEST: H.264 mp4, ProRes 4444 mov for cutouts, VP9 webm)."),
@@ -120,7 +126,8 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
                         overwrite=kw["overwrite"], jobs=kw["jobs"], quality=kw["quality"],
                         max_pixels=kw["max_pixels"], crf=kw["crf"], preset=kw["preset"], codec=kw["codec"],
                         preview=kw["preview"], dry_run=kw["dry_run"], crop=kw["crop"], crop_margin=kw["margin"],
-                        crop_aspect=aspect, crop_pad=kw["pad"])
+                        crop_aspect=aspect, crop_pad=kw["pad"], raw_space=kw["raw_space"],
+                        raw_preview=kw["raw_preview"])
     execute(settings, list(paths[:-1]), paths[-1], kw)
 
 

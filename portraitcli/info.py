@@ -25,11 +25,18 @@ def _describe_photo(path: Path, dest_ext: str | None) -> dict:
 
     from portraitcli.media.photo import ALPHA_FORMATS, EXTENSION_FORMATS, ORIENTATION_TAG, read_photo
 
+    from portraitcli.media import RAW_EXTENSIONS
+
     photo = read_photo(path)
-    with Image.open(path) as img:
-        stored_mode, stored_size = img.mode, img.size
-        orientation = int(img.getexif().get(ORIENTATION_TAG, 1) or 1)
     h, w = photo.pixels.shape[:2]
+    raw = path.suffix.lower() in RAW_EXTENSIONS
+    if raw:
+        # LibRaw turned it upright already; Pillow cannot open a sensor mosaic
+        stored_mode, stored_size, orientation = "camera RAW", [w, h], 1
+    else:
+        with Image.open(path) as img:
+            stored_mode, stored_size = img.mode, img.size
+            orientation = int(img.getexif().get(ORIENTATION_TAG, 1) or 1)
     icc = None
     if photo.icc:
         from io import BytesIO
@@ -44,6 +51,9 @@ def _describe_photo(path: Path, dest_ext: str | None) -> dict:
     plan = [f"model input: whole photo stretched to 256x256, matte refined back to {w}x{h}"]
     if orientation != 1:
         plan.append(f"EXIF orientation {orientation} applied; output stored upright with orientation 1")
+    if raw:
+        plan.append("camera RAW developed with the camera's white balance to 16-bit sRGB (--raw-space adobe: "
+                    "Adobe RGB; --raw-preview: the embedded JPEG); 16-bit TIFF for cutout/segment, JPEG otherwise")
     plan.append("EXIF, ICC profile and DPI copied to outputs that hold them")
     if photo.pixels.dtype.itemsize == 2:
         plan.append("16-bit kept for PNG/TIFF outputs, reduced to 8-bit for JPEG/WebP")

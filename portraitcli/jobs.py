@@ -490,8 +490,11 @@ def _make_pool(settings: Settings, jobs: int):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # fork is fast and the parent holds no model session yet; elsewhere spawn
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # fork is fast and the parent holds no model session yet; elsewhere spawn. A parent that has
+    # developed a RAW itself has LibRaw's OpenMP threads, which a forked child can deadlock on
+    methods = multiprocessing.get_all_start_methods()
+    method = "fork" if "fork" in methods and "rawpy" not in sys.modules else \
+        "forkserver" if "forkserver" in methods else "spawn"
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context(method),
                                initializer=_init_worker, initargs=(settings,))
 

@@ -52,3 +52,5 @@ class Settings:
     crop_margin: float = 0.1  # share of the subjects' box added on each side
     crop_aspect: tuple[float, float] | None = None  # (W, H) of a fixed aspect ratio
     crop_pad: bool = False  # the box may reach outside the photo (background or transparency)
+    raw_space: str = "srgb"  # camera RAW develops to "srgb" or "adobe" (Adobe RGB with its ICC profile)
+    raw_preview: bool = False  # camera RAW: use the embedded JPEG preview instead of developing

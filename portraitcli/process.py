@@ -110,7 +110,8 @@ def photo_output(photo: photo_io.Photo, pixels: Pyramid, alpha: np.ndarray, work
 def run_photo(task, worker, data: bytes | None = None) -> list[str]:
     s = worker.settings
     name = "<stdin>" if data is not None else task.source
-    photo = photo_io.read_photo(data if data is not None else Path(task.source), name, s.max_pixels)
+    photo = photo_io.read_photo(data if data is not None else Path(task.source), name, s.max_pixels,
+                                photo_io.RawOptions(s.raw_space, s.raw_preview))
     if task.dest == "-":
         fmt = photo_io.format_for(Path("x"), s.format) if s.format else (
             "PNG" if s.render.command in ("segment", "cutout") else photo.format)

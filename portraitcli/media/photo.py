@@ -202,12 +202,27 @@ def _to_srgb(img, icc: bytes | None):
     return img.convert("RGB"), None
 
 
-def read_photo(source: Path | bytes, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
-    """Decode a photo from a path or bytes. Raises InputError with a one-line reason."""
+@dataclass
+class RawOptions:
+    """How camera RAW files are developed."""
+
+    space: str = "srgb"  # "srgb", or "adobe": Adobe RGB (1998) with its ICC profile
+    preview: bool = False  # use the RAW's embedded JPEG preview instead of developing it
+
+
+def read_photo(source: Path | bytes, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+               raw: RawOptions | None = None) -> Photo:
+    """Decode a photo from a path or bytes. Raises InputError with a one-line reason.
+    A path with a camera RAW extension is developed by LibRaw (raw: how)."""
     # Pillow warns about damaged metadata in images that decode fine, straight onto stderr with
     # its own file and line: such a warning becomes a one-line note of this photo instead
     with warnings.catch_warnings(record=True) as caught:
-        photo = _read_photo(source, name, max_pixels)
+        if not isinstance(source, bytes) and Path(source).suffix.lower() in RAW_EXTENSIONS:
+            from portraitcli.media.raw import read_raw
+
+            photo = read_raw(Path(source), name or str(source), max_pixels, raw or RawOptions())
+        else:
+            photo = _read_photo(source, name, max_pixels)
     for w in caught:
         note = " ".join(str(w.message).split()) + " (ignored)"
         if note not in photo.notes:
@@ -347,11 +362,13 @@ def encode_photo(pixels: np.ndarray, fmt: str, meta: Photo | None = None, qualit
             bgr = cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA)
         else:
             bgr = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-        ok, buf = cv2.imencode(".png" if fmt == "PNG" else ".tif", bgr)
+        if fmt == "TIFF":
+            return sixteen_bit_tiff(pixels, meta)
+        ok, buf = cv2.imencode(".png", bgr)
         if not ok:
             raise OSError(f"could not encode 16-bit {fmt}")
-        # OpenCV writes no ICC/EXIF: add them back to PNG (TIFF keeps pixels only; documented)
-        return _png_with_metadata(buf.tobytes(), meta) if fmt == "PNG" else buf.tobytes()
+        # OpenCV writes no ICC/EXIF: add them back
+        return _png_with_metadata(buf.tobytes(), meta)
     if pixels.dtype != np.uint8:
         pixels = (pixels >> 8).astype(np.uint8) if pixels.dtype == np.uint16 else pixels.astype(np.uint8)
     img = Image.fromarray(pixels)
@@ -377,6 +394,54 @@ def encode_photo(pixels: np.ndarray, fmt: str, meta: Photo | None = None, qualit
     buf = io.BytesIO()
     img.save(buf, format=fmt, **options)
     return buf.getvalue()
+
+
+# IFD0 tags of a source's EXIF that describe the picture rather than a file's layout: they go
+# into a TIFF's own first IFD (its EXIF proper goes into the Exif sub-IFD)
+TIFF_DESCRIPTIVE_TAGS = {0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298}
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
+ROWS_PER_STRIP = 64
+
+
+def sixteen_bit_tiff(pixels: np.ndarray, meta: Photo) -> bytes:
+    """A 16-bit grey, RGB or RGBA TIFF (deflate strips) with the source's ICC profile, DPI and
+    EXIF, which neither OpenCV (no metadata) nor Pillow (no 16-bit RGB) writes."""
+    from PIL import Image, TiffImagePlugin, TiffTags
+
+    height, width = pixels.shape[:2]
+    samples = 1 if pixels.ndim == 2 else pixels.shape[2]
+    body = np.ascontiguousarray(pixels, dtype="<u2").reshape(height, width * samples)
+    strips = [zlib.compress(body[y:y + ROWS_PER_STRIP].tobytes(), 6) for y in range(0, height, ROWS_PER_STRIP)]
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+    ifd[256], ifd[257] = width, height
+    ifd[258] = (16,) * samples
+    ifd[259] = 8  # Adobe deflate
+    ifd[262] = 1 if samples == 1 else 2
+    ifd[277], ifd[278], ifd[284] = samples, ROWS_PER_STRIP, 1
+    if samples == 4:
+        ifd[338] = 2  # unassociated alpha
+    ifd[339] = (1,) * samples
+    # Pillow's IFD writer counts strip offsets from the end of the IFD's own data: the strips follow it
+    ifd[273] = tuple(int(x) for x in np.cumsum([0] + [len(d) for d in strips[:-1]]))
+    ifd[279] = tuple(len(d) for d in strips)
+    ifd.tagtype[273] = ifd.tagtype[279] = TiffTags.LONG
+    if meta.icc:
+        ifd[34675] = meta.icc
+        ifd.tagtype[34675] = TiffTags.UNDEFINED
+    if meta.dpi:
+        ifd[282], ifd[283], ifd[296] = float(meta.dpi[0]), float(meta.dpi[1]), 2
+    if meta.exif:
+        exif = Image.Exif()
+        exif.load(meta.exif)
+        for tag in TIFF_DESCRIPTIVE_TAGS & set(exif):
+            ifd[tag] = exif[tag]
+        for tag in (EXIF_IFD, GPS_IFD):
+            sub = {k: v for k, v in exif.get_ifd(tag).items() if k != 0x927C}  # MakerNote: offsets into its file
+            if sub:
+                ifd[tag] = sub
+                ifd.tagtype[tag] = TiffTags.LONG
+    header = b"II*\x00" + struct.pack("<I", 8)
+    return header + ifd.tobytes(8) + b"".join(strips)
 
 
 def write_photo(path: Path, pixels: np.ndarray, fmt: str, meta: Photo | None = None, quality: int = 95) -> None:
