@@ -47,7 +47,7 @@ def _describe_photo(path: Path, dest_ext: str | None) -> dict:
             icc = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(BytesIO(photo.icc))).strip()
         except Exception:  # noqa: BLE001 - an unreadable profile is still kept byte for byte
             icc = f"{len(photo.icc)} bytes (unparsed)"
-    out_fmt = EXTENSION_FORMATS.get((dest_ext or "").lower(), photo.format)
+    out_fmt = EXTENSION_FORMATS.get((dest_ext or "").lower(), "TIFF" if raw else photo.format)
     plan = [f"model input: whole photo stretched to 256x256, matte refined back to {w}x{h}"]
     if orientation != 1:
         plan.append(f"EXIF orientation {orientation} applied; output stored upright with orientation 1")
