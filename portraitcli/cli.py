@@ -151,7 +151,7 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
 
         photos = [(r.input, r.output) for r in batch.results
                   if r.status in ("done", "skipped") and r.output and jobs.kind_of(Path(r.input)) == "photo"]
-        rows = make_sheet(photos, Path(kw["sheet"]))
+        rows = make_sheet(sorted(photos, key=jobs.input_order(sources)), Path(kw["sheet"]))
         if not kw["quiet"]:
             click.echo(f"contact sheet: {kw['sheet']} ({rows} photos)", err=True)
     counts = batch.counts()
@@ -215,7 +215,8 @@ def cli():
 
 @cli.command(epilog=EXIT_CODES)
 @click.option("--sheet", type=click.Path(dir_okay=False),
-              help="Also write a contact sheet (photo | matte | cutout per row) of the photos done.")
+              help="Also write a contact sheet of the photos done: photo | matte | cutout per row, the file "
+                   "name under each row, rows in the order of the SRC arguments (a folder's files by name).")
 @common_options
 def segment(paths, sheet, **kw):
     """Alpha matte: 8-bit greyscale PNG at full resolution (16-bit with --format tiff),

@@ -11,6 +11,7 @@ import glob
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -210,6 +211,29 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
             ext = default_extension(command, k, src, fmt)
             out = dest_path / (src.stem + ext if ext else src.stem)
             yield _unique(_task_for(src, out, command, settings), planned)
+
+
+def _natural(text: str) -> list:
+    """Sort key in which IMG_2 comes before IMG_10."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def input_order(sources: list[str]):
+    """Sort key for (input, ...) pairs in the order the user gave the SRC arguments; within a
+    folder or a glob, by path with numbers in numeric order (folders are listed unsorted)."""
+    import fnmatch
+
+    roots = [os.path.abspath(s) for s in sources]
+
+    def key(item) -> tuple:
+        path = os.path.abspath(item[0])
+        for index, (source, root) in enumerate(zip(sources, roots)):
+            if path == root or path.startswith(root.rstrip(os.sep) + os.sep) or \
+                    (glob.has_magic(source) and fnmatch.fnmatch(item[0], source)):
+                return index, _natural(path)
+        return len(sources), _natural(path)
+
+    return key
 
 
 def _single_video_dest(src: Path, dest: str, command: str, fmt: str | None) -> str:

@@ -69,15 +69,33 @@ def test_info_photo_and_video(tmp_path, astronaut_rgb, person_clip):
 
 
 def test_contact_sheet(tmp_path, astronaut_rgb):
+    from skimage import data
+
+    from portraitcli.sheet import LABEL_HEIGHT, ROW_GAP, label
+
     src = tmp_path / "in"
     src.mkdir()
-    for i in range(3):
-        Image.fromarray(astronaut_rgb).resize((200 + 40 * i, 200)).save(src / f"p{i}.jpg")
-    sheet = tmp_path / "sheet.jpg"
-    proc = run_portraitcli("segment", "--sheet", sheet, src, tmp_path / "out")
+    # names whose listing order, plain sort and input order all differ; each photo distinct
+    pictures = {"IMG_10.jpg": data.coffee(), "IMG_2.jpg": astronaut_rgb, "IMG_9.jpg": data.chelsea()}
+    for name, rgb in pictures.items():
+        Image.fromarray(rgb).resize((240, 200)).save(src / name)
+    single = tmp_path / "first.jpg"
+    Image.fromarray(data.rocket()).resize((240, 200)).save(single)
+    sheet = tmp_path / "sheet.png"
+    proc = run_portraitcli("segment", "--sheet", sheet, "-j", "2", single, src, tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
     img = np.asarray(Image.open(sheet))
-    assert img.shape[0] == 3 * (160 + 4)  # one row per photo
+    row = 160 + LABEL_HEIGHT + ROW_GAP
+    assert img.shape[0] == 4 * row  # one row per photo, a name under each
+    order = [single, src / "IMG_2.jpg", src / "IMG_9.jpg", src / "IMG_10.jpg"]  # SRC order, then by number
+    originals = [np.asarray(Image.open(p).resize((192, 160))).astype(float) for p in order]
+    for i, path in enumerate(order):
+        tile = img[i * row: i * row + 160, :192].astype(float)
+        errors = [np.abs(tile - o).mean() for o in originals]
+        assert int(np.argmin(errors)) == i, (i, errors)  # the row shows its photo
+        name_strip = img[i * row + 160: i * row + 160 + LABEL_HEIGHT]
+        assert (name_strip == label(str(path), img.shape[1])).all()  # and its file name beneath
+        assert (name_strip < 100).any()
     assert b"contact sheet" in proc.stderr
 
 
