@@ -94,6 +94,10 @@ def common_options(func):
                      help="Refuse larger images (decompression-bomb guard)."),
         click.option("--preview", is_flag=True, help="Show live results in a window (needs a display)."),
         click.option("--report", type=click.Path(dir_okay=False), help="Write a JSON report of every input."),
+        click.option("--watch", is_flag=True,
+                     help="Hot folder: after the SRC folders are done, keep watching them and process each new "
+                          "or changed file once it is completely written (closed, or its size stable); the report "
+                          "is rewritten after each file. Ctrl-C or SIGTERM stops."),
         click.option("--dry-run", is_flag=True, help="List what would be written, write nothing."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; errors only."),
         click.option("-v", "--verbose", count=True, help="More detail (provider, timings); -vv for debug."),
@@ -138,10 +142,13 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
     if settings.model:
         _check_model(settings)
     _check_render_options(settings)
-    progress = not kw["quiet"] and sys.stderr.isatty() and dest != "-"
+    progress = not kw["quiet"] and sys.stderr.isatty() and dest != "-" and not kw.get("watch")
     batch = jobs.Batch(settings, progress=progress, report_path=kw["report"])
     try:
-        code = batch.run(jobs.plan(sources, dest, settings))
+        if kw.get("watch"):
+            code = jobs.watch(sources, dest, settings, batch, echo=(lambda message: None) if kw["quiet"] else None)
+        else:
+            code = batch.run(jobs.plan(sources, dest, settings))
     except jobs.UsageError as exc:
         raise click.UsageError(str(exc)) from None
     except PortraitError as exc:
