@@ -25,21 +25,27 @@ STEPS = [
 ]
 
 
-def main():
+def make_picture(steps, default_out: Path, height: int, quality: int, window=(slice(None), slice(None))):
+    """Run portraitcli once per step on the sample photo (None: the photo itself), put the
+    results (their window) side by side, save to argv[1] or default_out."""
     src = HERE / "astronaut.jpg"
     tiles = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, args in STEPS:
+        for i, (_, args) in enumerate(steps):
             if args is None:
-                tiles.append(np.asarray(Image.open(src).convert("RGB")))
+                tiles.append(np.asarray(Image.open(src).convert("RGB"))[window])
                 continue
-            out = Path(tmp) / f"{name}.png"
+            out = Path(tmp) / f"{i}.png"
             subprocess.run([sys.executable, "-m", "portraitcli", *args, str(src), str(out), "-q"], check=True)
-            tiles.append(np.asarray(Image.open(out)))
-    strip = contact_tile(tiles, height=220)
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "strip.jpg"
-    Image.fromarray(strip).save(out, quality=85)
-    print("labels:", " | ".join(name for name, _ in STEPS))
+            tiles.append(np.asarray(Image.open(out))[window])
+    strip = contact_tile(tiles, height=height)
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else default_out
+    Image.fromarray(strip).save(out, quality=quality)
+    print("labels:", " | ".join(name for name, _ in steps))
+
+
+def main():
+    make_picture(STEPS, HERE / "strip.jpg", height=220, quality=85)
 
 
 if __name__ == "__main__":
