@@ -46,7 +46,7 @@ def common_options(func):
     options = [
         click.argument("paths", nargs=-1, required=True, metavar="SRC... DEST"),
         click.option("--format", "fmt", metavar="EXT",
-                     help="Output format in folder mode (jpg, png, tiff, webp, mp4, mov, webm...) or for '-' "
+                     help="Output format in folder mode (jpg, png, tiff, webp, avif, heic, mp4, mov, webm...) or for '-' "
                           "(stream: nut, matroska, mpegts)."),
         click.option("--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them)."),
         click.option("-j", "--jobs", type=click.IntRange(0), default=0, show_default="all cores",
@@ -89,7 +89,7 @@ def common_options(func):
         click.option("--crf", type=click.IntRange(0, 63), default=20, show_default=True, help="Video quality (lower is better)."),
         click.option("--preset", default="veryfast", show_default=True, help="x264 preset for video outputs."),
         click.option("--codec", help="Video codec (default from DEST: H.264 mp4, ProRes 4444 mov for cutouts, VP9 webm)."),
-        click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP quality."),
+        click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP/AVIF/HEIC quality."),
         click.option("--max-pixels", type=click.IntRange(1), default=89_478_485, show_default=True,
                      help="Refuse larger images (decompression-bomb guard)."),
         click.option("--preview", is_flag=True, help="Show live results in a window (needs a display)."),

@@ -95,3 +95,13 @@ def test_damaged_heic_fails_cleanly(tmp_path, astronaut_rgb, icc):
     lines = proc.stderr.decode().strip().splitlines()
     assert any(line.startswith(f"portraitcli: {bad}: ") for line in lines)
     assert (out / "good.png").exists() and not (out / "bad.png").exists()
+
+
+def test_heic_without_pillow_heif_says_what_to_install(tmp_path, astronaut_rgb, icc, monkeypatch):
+    import sys
+
+    src = sideways_photo(tmp_path / "in.heic", astronaut_rgb, icc, "HEIF")
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)
+    result = invoke("cutout", "-j", "1", src, tmp_path / "o.png")
+    assert result.exit_code == 1 and "portraitcli[heif]" in result.output
+    assert not (tmp_path / "o.png").exists()

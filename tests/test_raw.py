@@ -57,6 +57,11 @@ def test_raw_cutout_and_segment_default_to_16_bit_tiff(tmp_path, shoot, astronau
     rgb8 = (rgba[..., :3] >> 8).astype(int)
     assert np.abs(rgb8[FACE] - astronaut_rgb[FACE]).mean() < 4
     assert rgba[FACE][..., 3].mean() > 60000 and rgba[BACKDROP][..., 3].mean() < 8000
+    # Adobe RGB in a 16-bit TIFF: the profile goes with the pixels
+    assert invoke("cutout", "--raw-space", "adobe", shoot, tmp_path / "adobe").exit_code == 0
+    icc = Image.open(tmp_path / "adobe" / "IMG_0001.tif").info["icc_profile"]
+    assert "Adobe RGB (1998)" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+    assert_camera_exif(tmp_path / "adobe" / "IMG_0001.tif")
     assert invoke("segment", shoot, tmp_path / "matte").exit_code == 0
     matte = read16(tmp_path / "matte" / "IMG_0001.tif")
     assert matte.dtype == np.uint16 and matte.shape == (512, 512)
@@ -128,3 +133,23 @@ def test_raw_without_rawpy_says_what_to_install(tmp_path, shoot, monkeypatch):
     assert proc.exit_code == 1
     assert "portraitcli[raw]" in proc.output
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_shot_exif_keeps_lens_and_date_drops_maker_note(tmp_path):
+    """The EXIF carried over from a TIFF-based RAW: IFD0's camera tags and the Exif IFD (lens,
+    capture date, exposure), without the MakerNote, orientation reset (the pixels are upright)."""
+    from portraitcli.media.raw import shot_exif
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "Nikon", "Z 6", 8
+    exif.get_ifd(0x8769).update({0xA434: "NIKKOR Z 50mm f/1.8 S", 0x9003: "2024:06:01 12:00:00",
+                                 0x829A: 0.004, 0x927C: b"maker note bytes"})
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "TIFF", exif=exif.tobytes())
+    carried = Image.Exif()
+    carried.load(shot_exif(buf.getvalue()))
+    assert (carried[0x010F], carried[0x0110], carried[0x0112]) == ("Nikon", "Z 6", 1)
+    sub = carried.get_ifd(0x8769)
+    assert sub[0xA434] == "NIKKOR Z 50mm f/1.8 S" and sub[0x9003] == "2024:06:01 12:00:00"
+    assert 0x927C not in sub
+    assert shot_exif(b"\x00\x00\x00\x18ftypcrx ") is None  # CR3: not a TIFF container
