@@ -729,8 +729,9 @@ def watch(sources: list[str], dest: str, settings: Settings, batch: Batch, echo=
             if observer is None:
                 _poll(folders, seen, settler, dest_real)
             for path in settler.ready():
-                root = next(f for f in folders if os.path.abspath(path).startswith(os.path.abspath(f) + os.sep))
-                item = mirrored_task(root, Path(path), Path(dest), settings)
+                root = next((f for f in folders if os.path.abspath(path).startswith(os.path.abspath(f) + os.sep)),
+                            None)
+                item = mirrored_task(root, Path(path), Path(dest), settings) if root is not None else None
                 if item is None:
                     continue
                 if isinstance(item, Task) and os.path.isfile(item.dest):
