@@ -240,7 +240,8 @@ def mirrored_task(root: Path, f: Path, dest_root: Path, settings: Settings) -> T
         return None
     try:
         ext = default_extension(settings.render.command, k, f, settings.format)
-        out = _safe_join(dest_root, f.relative_to(root).with_suffix(ext))
+        relative = Path(os.path.relpath(os.path.abspath(f), os.path.abspath(root)))  # one relative, one absolute
+        out = _safe_join(dest_root, relative.with_suffix(ext))
     except InputError as exc:
         return Result(str(f), None, "failed", str(exc))
     return _task_for(f, out, settings.render.command, settings)
