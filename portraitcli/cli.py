@@ -94,6 +94,10 @@ def common_options(func):
                      help="Refuse larger images (decompression-bomb guard)."),
         click.option("--preview", is_flag=True, help="Show live results in a window (needs a display)."),
         click.option("--report", type=click.Path(dir_okay=False), help="Write a JSON report of every input."),
+        click.option("--sheet", type=click.Path(dir_okay=False),
+                     help="Also write a contact sheet of the photos done, one row each: photo | matte | cutout "
+                          "(segment, cutout) or photo | result, the file name under it, rows in the order of the "
+                          "SRC arguments (a folder's files by name)."),
         click.option("--watch", is_flag=True,
                      help="Hot folder: after the SRC folders are done, keep watching them and process each new "
                           "or changed file once it is completely written (closed, or its size stable); the report "
@@ -158,7 +162,7 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
 
         photos = [(r.input, r.output) for r in batch.results
                   if r.status in ("done", "skipped") and r.output and jobs.kind_of(Path(r.input)) == "photo"]
-        rows = make_sheet(sorted(photos, key=jobs.input_order(sources)), Path(kw["sheet"]))
+        rows = make_sheet(sorted(photos, key=jobs.input_order(sources)), Path(kw["sheet"]), settings.render.command)
         if not kw["quiet"]:
             click.echo(f"contact sheet: {kw['sheet']} ({rows} photos)", err=True)
     counts = batch.counts()
@@ -221,14 +225,10 @@ def cli():
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.option("--sheet", type=click.Path(dir_okay=False),
-              help="Also write a contact sheet of the photos done: photo | matte | cutout per row, the file "
-                   "name under each row, rows in the order of the SRC arguments (a folder's files by name).")
 @common_options
-def segment(paths, sheet, **kw):
+def segment(paths, **kw):
     """Alpha matte: 8-bit greyscale PNG at full resolution (16-bit with --format tiff),
     or a matte video / PNG sequence for video inputs."""
-    kw["sheet"] = sheet
     run_command("segment", paths, {}, **kw)
 
 

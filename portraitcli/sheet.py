@@ -1,6 +1,6 @@
-"""Contact sheet: photo | matte | cutout on a checkerboard, one row per processed photo with its
-file name underneath, rows in input order, for a quick visual check of a whole batch
-(`portraitcli segment --sheet sheet.jpg ...`)."""
+"""Contact sheet, one row per processed photo with its file name underneath, rows in input
+order, for a quick visual check of a whole batch (`portraitcli segment --sheet sheet.jpg ...`):
+photo | matte | cutout on a checkerboard for a matte or a cutout, photo | result otherwise."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,23 +33,30 @@ def label(text: str, width: int) -> np.ndarray:
     return np.asarray(strip)
 
 
-def make_sheet(pairs: list[tuple[str, str]], path: Path, row_height: int = 160) -> int:
-    """pairs: (photo, its matte) paths, in the order the rows go. Writes the sheet; returns
-    the number of rows."""
+def row_tiles(photo_path: str, output_path: str, command: str) -> list[np.ndarray]:
+    """The tiles of one row: the photo, then what was made of it."""
+    rgb = to_uint8(read_photo(Path(photo_path)).rgb)
+    result = read_photo(Path(output_path))
+    if command == "cutout" and result.alpha is not None:  # (not flattened onto a colour for JPEG)
+        return [rgb, to_uint8(result.alpha), to_uint8(result.pixels)]
+    if command == "segment":  # the matte, and the cutout it makes where it covers the photo (not a --crop)
+        matte = to_uint8(result.rgb[:, :, 0])
+        if matte.shape != rgb.shape[:2]:
+            return [rgb, matte]
+        return [rgb, matte, np.dstack([rgb, matte])]
+    return [rgb, to_uint8(result.rgb)]
+
+
+def make_sheet(pairs: list[tuple[str, str]], path: Path, command: str = "segment", row_height: int = 160) -> int:
+    """pairs: (photo, its output) paths, in the order the rows go; command: what made the
+    outputs. Writes the sheet; returns the number of rows."""
     rows, names = [], []
-    for photo_path, matte_path in pairs[:MAX_ROWS]:
+    for photo_path, output_path in pairs[:MAX_ROWS]:
         try:
-            rgb = effects.from_float(effects.to_float(read_photo(Path(photo_path)).rgb), np.uint8)
-            matte = read_photo(Path(matte_path)).rgb[:, :, 0]
+            tiles = row_tiles(photo_path, output_path, command)
         except Exception:  # noqa: BLE001 - a sheet is best effort; the batch already reported failures
             continue
-        matte = to_uint8(matte)
-        if matte.shape != rgb.shape[:2]:  # a RAW's preview, a crop: show the matte at the photo's size
-            import cv2
-
-            matte = cv2.resize(matte, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA)
-        rgba = np.dstack([rgb, matte])
-        rows.append(effects.contact_tile([rgb, matte, rgba], row_height))
+        rows.append(effects.contact_tile(tiles, row_height))
         names.append(str(photo_path))
     if not rows:
         return 0

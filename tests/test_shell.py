@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -107,3 +108,22 @@ def test_shell_completion_script_as_documented():
     proc = subprocess.run([exe], env=env, capture_output=True, text=True)
     assert proc.returncode == 0 and "_portraitcli_completion" in proc.stdout
     assert 'eval "$(_PORTRAITCLI_COMPLETE=bash_source portraitcli)"' in (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("command, tiles", [("cutout", 3), ("blur", 2)])
+def test_contact_sheet_for_other_commands(tmp_path, astronaut_rgb, command, tiles):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(astronaut_rgb).resize((240, 200)).save(src / "a.png")
+    sheet = tmp_path / "sheet.png"
+    proc = run_portraitcli(command, "--sheet", sheet, src, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    img = np.asarray(Image.open(sheet))
+    assert img.shape[1] == tiles * 192  # photo | alpha | cutout, or photo | result
+    out = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    shown = img[:160, 192:384].astype(float)
+    expected = out[..., 3] if command == "cutout" else out
+    expected = np.asarray(Image.fromarray(expected).resize((192, 160))).astype(float)
+    if expected.ndim == 2:
+        expected = np.repeat(expected[:, :, None], 3, axis=2)
+    assert np.abs(shown - expected).mean() < 6
