@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli import effects
-from portraitcli.frames import I420, stored
+from portraitcli.frames import I420, Pyramid, colour_pyramid, stored
 from portraitcli.options import COMMANDS, RenderOptions
 
 
@@ -106,12 +106,14 @@ class Renderer:
             if isinstance(frame, I420):
                 return effects.blur_background_i420(frame, alpha, o.strength, o.bokeh)
             return effects.blur_background(frame, alpha, o.strength, o.bokeh)
-        rgb = frame if isinstance(frame, np.ndarray) else frame.to_rgb()
+        # a photo's Pyramid goes on as it is: the foreground estimate reuses its halvings
+        rgb = frame if isinstance(frame, (np.ndarray, Pyramid)) else frame.to_rgb()
         if o.command == "replace-bg":
             h, w = alpha.shape
             if (rotation // 90) % 2:
                 h, w = w, h
-            back = stored(self.background.frame(index, h, w, rgb.dtype, o.fit), rotation)
+            dtype = colour_pyramid(rgb).image.dtype
+            back = stored(self.background.frame(index, h, w, dtype, o.fit), rotation)
             return effects.replace_background(rgb, alpha, back, o.edge_match)
         return effects.cutout(rgb, alpha)
 
