@@ -101,6 +101,11 @@ class TemporalSmoother:
         same frame; alpha is overwritten with the result. sequence: the frame's position when
         several threads call this (each waits for its turn); alpha None (that frame failed) only
         passes the turn on."""
+        # the weights' upsampling needs no earlier frame: done before waiting for this frame's
+        # turn, so the frames' ordered section is only the blend itself
+        full = None
+        if alpha is not None and weight is not None:
+            full = cv2.resize(weight, alpha.shape[::-1], interpolation=cv2.INTER_LINEAR)
         with self._turn:
             if sequence is None:
                 sequence = self._sequence
@@ -111,8 +116,7 @@ class TemporalSmoother:
                 if alpha is None:
                     return None
                 previous = self.previous_alpha
-                if weight is not None and previous is not None and previous.shape == alpha.shape:
-                    full = cv2.resize(weight, alpha.shape[::-1], interpolation=cv2.INTER_LINEAR)
+                if full is not None and previous is not None and previous.shape == alpha.shape:
                     # previous + full * (alpha - previous), computed over the new alpha (the
                     # caller's fresh array): no further full-size buffers per frame
                     cv2.subtract(alpha, previous, dst=alpha)

@@ -65,3 +65,11 @@ def replace_background(rgb, alpha, background, edge_match=0.3):
 def cutout(rgb, alpha):
     fore = ForegroundEstimate(rgb, alpha).foreground(rgb)
     return np.dstack([from_float(fore, rgb.dtype), from_float(alpha, rgb.dtype)])
+
+
+def blur_factor(sigma, bokeh):
+    """The blur's shrink factor before: the power of two nearest to sigma / 3.5."""
+    import math
+
+    factor = 2 ** max(0, round(math.log2(max(sigma, 1.0) / 3.5)))
+    return max(1, factor // 2) if bokeh else factor
