@@ -290,7 +290,9 @@ def run(args: list[str], monitor: bool = False, timeout: float | None = None, en
         interval: float = 0.05) -> RunResult:
     """Run a command to completion, wall-clock timed; optionally monitor its memory."""
     args = [str(a) for a in args]
-    full_env = {**os.environ, **(env or {})}
+    # this checkout's portraitcli, whatever an installed console script points at
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     start = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=full_env)
     mon = None
@@ -363,11 +365,38 @@ def make_photo(seed: int, width: int, height: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def photo_set(workdir: Path, count: int, width: int, height: int, quality: int = 95) -> list[Path]:
-    """count JPEGs of width x height, generated once and cached in workdir."""
+def portrait_photo(seed: int, width: int, height: int) -> np.ndarray:
+    """A portrait as a camera takes it: a crop of the astronaut around her face and shoulders
+    (a different framing, exposure and mirroring per seed) upscaled to width x height, with
+    sensor noise: luminance and chroma grain, stronger in the shadows. The person fills most of
+    the frame, so every stage of the pipeline (edge band, focus, compositing) has real work."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    person = astronaut()[:, ::-1] if rng.random() < 0.5 else astronaut()
+    aspect = width / height
+    crop_h = int(rng.uniform(0.62, 0.9) * person.shape[0])
+    crop_w = min(person.shape[1], int(crop_h * aspect))
+    crop_h = min(crop_h, int(crop_w / aspect))
+    y0 = int(rng.integers(0, person.shape[0] - crop_h + 1) * 0.3)  # keep the face in the frame
+    x0 = int(rng.integers(0, person.shape[1] - crop_w + 1))
+    crop = person[y0:y0 + crop_h, x0:x0 + crop_w].astype(np.float32)
+    big = cv2.resize(crop, (width, height), interpolation=cv2.INTER_CUBIC)
+    big *= rng.uniform(0.85, 1.15)  # exposure
+    shot = np.sqrt(np.clip(255 - big, 0, 255) / 255)[..., :1]  # more noise in the shadows
+    grain = rng.standard_normal((height, width, 1), dtype=np.float32) * rng.uniform(2, 5) * (0.5 + shot)
+    chroma = rng.standard_normal((height, width, 3), dtype=np.float32) * rng.uniform(1, 2.5)
+    return np.clip(big + grain + chroma, 0, 255).astype(np.uint8)
+
+
+def photo_set(workdir: Path, count: int, width: int, height: int, quality: int = 95,
+              kind: str = "scene") -> list[Path]:
+    """count JPEGs of width x height, generated once and cached in workdir. kind: 'scene'
+    (make_photo: the astronaut small on a generated backdrop) or 'portrait' (portrait_photo)."""
     from PIL import Image
 
-    folder = workdir / f"photos_{width}x{height}_q{quality}"
+    make = {"scene": make_photo, "portrait": portrait_photo}[kind]
+    folder = workdir / f"{'photos' if kind == 'scene' else kind}_{width}x{height}_q{quality}"
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"img_{i:04d}.jpg" for i in range(count)]
     missing = [p for p in paths if not p.exists()]
@@ -377,7 +406,7 @@ def photo_set(workdir: Path, count: int, width: int, height: int, quality: int =
         if p.exists():
             continue
         tmp = p.with_name(p.name + ".part")
-        Image.fromarray(make_photo(i, width, height)).save(tmp, format="JPEG", quality=quality)
+        Image.fromarray(make(i, width, height)).save(tmp, format="JPEG", quality=quality)
         os.replace(tmp, p)
     return paths
 
