@@ -53,7 +53,11 @@ def common_options(func):
                      help="Photos processed in parallel."),
         click.option("--model", type=click.Path(dir_okay=False), help="Another ONNX model of the same interface."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "coreml", "dml"]), default="auto",
-                     show_default=True, help="onnxruntime execution provider."),
+                     show_default=True,
+                     help="onnxruntime execution provider: auto takes CUDA (or CoreML, DirectML) when it runs, "
+                          "else the CPU; a named one that cannot run stops with the reason."),
+        click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True,
+                     help="The bundled model's variant: int8 (built by python -m models.quantize) is faster on CPUs."),
         click.option("--refine/--no-refine", default=True, show_default=True,
                      help="Edge-aware full-resolution matte (guided filter) instead of plain upsampling."),
         click.option("--smooth", type=click.FloatRange(0, 1), default=0.6, show_default=True,
@@ -129,7 +133,8 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
         raise click.BadParameter(str(exc), param_hint="--aspect") from None
     if fmt and fmt.lower().lstrip(".") in ("tif", "tiff") and command == "segment":
         render.sixteen_bit_matte = True
-    settings = Settings(render=render, model=kw["model"], device=kw["device"], refine=kw["refine"],
+    settings = Settings(render=render, model=kw["model"], device=kw["device"], precision=kw["precision"],
+                        refine=kw["refine"],
                         smooth=kw["smooth"], subjects=kw["subjects"], format=fmt.lower().lstrip(".") if fmt else None,
                         overwrite=kw["overwrite"], jobs=kw["jobs"], quality=kw["quality"],
                         max_pixels=kw["max_pixels"], crf=kw["crf"], preset=kw["preset"], codec=kw["codec"],
@@ -143,7 +148,7 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
     from portraitcli import jobs
     from portraitcli.errors import PortraitError
 
-    if settings.model:
+    if settings.model or settings.precision != "fp32" or settings.device not in ("auto", "cpu"):
         _check_model(settings)
     _check_render_options(settings)
     progress = not kw["quiet"] and sys.stderr.isatty() and dest != "-" and not kw.get("watch")
@@ -172,12 +177,13 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
 
 
 def _check_model(settings) -> None:
-    """Fail fast, before any file is touched, when --model is not a usable ONNX model."""
+    """Fail fast, before any file is touched, when --model is not a usable ONNX model, the int8
+    variant is missing or stale, or a named --device cannot run it."""
     from portraitcli.errors import ModelError
     from portraitcli.model import PortraitModel
 
     try:
-        PortraitModel(settings.model, device=settings.device, threads=1)
+        PortraitModel(settings.model, device=settings.device, threads=1, precision=settings.precision)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -262,19 +268,23 @@ def cutout(paths, background, **kw):
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--as", "dest_ext", metavar="EXT", help="Explain what writing to this extension would do (e.g. .mp4).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def info(files, dest_ext, as_json):
+@click.option("--runtime", is_flag=True,
+              help="Also (or, without FILE, only) the onnxruntime build, its providers and the models.")
+def info(files, dest_ext, as_json, runtime):
     """What portraitcli sees in an input (size, orientation, colour profile, streams, frame
-    rate, audio) and what it would do with it."""
+    rate, audio) and what it would do with it; --runtime: what runs the model (CPU or GPU build)."""
     import json
 
     from portraitcli.errors import PortraitError
-    from portraitcli.info import describe, format_text
+    from portraitcli.info import describe, describe_runtime, format_text
 
+    if not files and not runtime:
+        raise click.UsageError("give a FILE, or --runtime")
     failed = 0
-    described = []
+    described = [describe_runtime()] if runtime else []
     for f in files:
         ext = dest_ext if not dest_ext or dest_ext.startswith(".") else "." + dest_ext
         try:

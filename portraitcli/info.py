@@ -99,6 +99,25 @@ def _describe_video(path: Path, dest_ext: str | None) -> dict:
             "colour": " ".join(f"{k.lstrip('-')}={v}" for k, v in info.colour.items()) or None, "plan": plan}
 
 
+def describe_runtime() -> dict:
+    """Which onnxruntime build is installed, what it can run on, and the bundled models."""
+    import onnxruntime
+
+    from portraitcli.model import BUNDLED_INT8, BUNDLED_MODEL, ONE_BUILD_FIX, onnxruntime_builds
+
+    builds = onnxruntime_builds()
+    providers = onnxruntime.get_available_providers()
+    plan = ["--device auto: " + ("CUDA if it starts and runs a first inference, else the CPU"
+                                  if "CUDAExecutionProvider" in providers else "the CPU (no GPU provider in this build)")]
+    if len(builds) > 1:
+        plan.insert(0, f"WARNING: {' and '.join(builds)} are both installed and share one module: {ONE_BUILD_FIX}")
+    if "CUDAExecutionProvider" in providers:
+        plan.append("photos go to the GPU in batches of several; decoding, refinement and encoding on every core")
+    return {"file": "onnxruntime", "kind": "runtime", "version": onnxruntime.__version__,
+            "installed_builds": builds, "providers": providers,
+            "models": [p.name for p in (BUNDLED_MODEL, BUNDLED_INT8) if p.exists()], "plan": plan}
+
+
 def format_text(d: dict) -> str:
     lines = [f"{d['file']}: {d['kind']}"]
     for key, value in d.items():

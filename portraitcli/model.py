@@ -18,6 +18,12 @@ from portraitcli.frames import I420, colour_pyramid, to_uint8
 log = logging.getLogger("portraitcli")
 
 BUNDLED_MODEL = Path(__file__).resolve().parent / "assets" / "portrait256.onnx"
+# The int8 variant (`python -m models.quantize`), made from BUNDLED_MODEL and only valid beside it:
+# its metadata records the fp32 file's sha256 under INT8_SOURCE_KEY.
+BUNDLED_INT8 = BUNDLED_MODEL.with_name("portrait256_int8.onnx")
+INT8_SOURCE_KEY = "quantized_from_sha256"
+PRECISIONS = ("fp32", "int8")
+REBUILD_INT8 = "rebuild it from the bundled fp32 model: python -m models.quantize"
 
 DEVICES = {
     "cpu": "CPUExecutionProvider",
@@ -47,6 +53,52 @@ def verify_bundled(path: Path = BUNDLED_MODEL) -> None:
                              "the bundled model is corrupt, reinstall portraitcli")
 
 
+# pip distributions that each install the same `onnxruntime` module: with two, the one installed
+# last has overwritten the other's files, and which build runs is down to that order.
+ONNXRUNTIME_BUILDS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
+ONE_BUILD_FIX = ("pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu "
+                 "(or onnxruntime alone for the CPU)")
+
+
+def onnxruntime_builds() -> list[str]:
+    """The onnxruntime distributions installed (normally exactly one)."""
+    from importlib import metadata
+
+    found = []
+    for name in ONNXRUNTIME_BUILDS:
+        try:
+            metadata.distribution(name)
+            found.append(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def warn_if_several_builds() -> list[str]:
+    builds = onnxruntime_builds()
+    if len(builds) > 1:
+        log.warning("%s are all installed and share one onnxruntime module: the GPU may go unused; %s",
+                    " and ".join(builds), ONE_BUILD_FIX)
+    return builds
+
+
+def expected_sha256(path: Path) -> str:
+    """The sha256 a bundled file should have (its .sha256 file, else the file's own)."""
+    recorded = path.with_name(path.name + ".sha256")
+    return recorded.read_text().split()[0] if recorded.exists() else sha256_of(path)
+
+
+def bundled_path(precision: str = "fp32") -> Path:
+    """The bundled model file for a precision (fp32 always ships; int8 once models.quantize ran)."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}; choose {' or '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return BUNDLED_MODEL
+    if not BUNDLED_INT8.exists():
+        raise ModelError(f"{BUNDLED_INT8.name}: the int8 model is not built; {REBUILD_INT8}")
+    return BUNDLED_INT8
+
+
 def choose_providers(device: str) -> list[str]:
     import onnxruntime as ort
 
@@ -58,8 +110,9 @@ def choose_providers(device: str) -> list[str]:
         raise ModelError(f"unknown device {device!r}; choose from auto, {', '.join(DEVICES)}")
     provider = DEVICES[device]
     if provider not in available:
+        hint = "; install the GPU build (README: GPU)" if device == "cuda" else ""
         raise ModelError(f"device {device!r} needs onnxruntime's {provider}, which this install lacks "
-                         f"(available: {', '.join(available)})")
+                         f"(available: {', '.join(available)}){hint}")
     return [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
 
 
@@ -70,10 +123,15 @@ class PortraitModel:
     caller (matte.refine) brings it back to full resolution along the photo's edges.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, device: str = "auto", threads: int | None = None,
+                 precision: str = "fp32"):
         import onnxruntime as ort
 
-        self.path = Path(path) if path else BUNDLED_MODEL
+        if path and precision != "fp32":
+            raise ModelError(f"--precision {precision} picks a bundled model, not --model {path} "
+                             "(quantise your own with python -m models.quantize --fp32 MODEL --out OUT)")
+        self.path = Path(path) if path else bundled_path(precision)
+        self.precision = precision
         if path is None:
             verify_bundled(self.path)
         elif not self.path.is_file():
@@ -87,15 +145,69 @@ class PortraitModel:
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        warn_if_several_builds()
         providers = choose_providers(device)
+        self.session = self._open(ort, options, providers)
+        self._read_interface()
+        if device != "auto" or providers[0] == "CPUExecutionProvider":
+            self._require(providers[0], device)
+        else:
+            self._fall_back_unless_working(ort, options, providers)
+        if self.precision == "int8":
+            source = self.session.get_modelmeta().custom_metadata_map.get(INT8_SOURCE_KEY)
+            if source != expected_sha256(BUNDLED_MODEL):
+                raise ModelError(f"{self.path.name} was made from another fp32 model than the bundled "
+                                 f"{BUNDLED_MODEL.name}; {REBUILD_INT8}")
+        log.info("onnxruntime provider: %s (model %s, %s)", self.provider, self.path.name, self.precision)
+
+    @property
+    def provider(self) -> str:
+        return self.session.get_providers()[0]
+
+    def _open(self, ort, options, providers):
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+            # onnxruntime warns (and falls back) when a provider is missing: checked below instead
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return ort.InferenceSession(str(self.path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            if providers[0] != "CPUExecutionProvider" and self.path.is_file():
+                raise ModelError(f"{providers[0]} could not run {self.path.name} ({reason[:200]})") from None
             raise ModelError(f"{self.path}: not a loadable ONNX model ({reason[:200]})") from None
-        self.provider = self.session.get_providers()[0]
-        log.info("onnxruntime provider: %s (model %s)", self.provider, self.path.name)
-        self._read_interface()
+
+    def _probe(self) -> None:
+        """One inference: a provider that loads may still fail on its first run (driver, memory)."""
+        self.session.run(None, {self.input_name: np.zeros((1, 3, self.size, self.size), np.float32)})
+
+    def _require(self, provider: str, device: str) -> None:
+        """--device NAME: that provider runs the model, or the run stops with the reason."""
+        if self.provider != provider:
+            raise ModelError(f"device {device!r}: onnxruntime could not start {provider} (it would run on "
+                             f"{self.provider}); check the GPU driver and the CUDA/cuDNN libraries "
+                             "onnxruntime-gpu needs (README: GPU)")
+        if provider != "CPUExecutionProvider":
+            try:
+                self._probe()
+            except Exception as exc:  # noqa: BLE001 - any failure of the device is the same answer
+                raise ModelError(f"device {device!r}: {provider} failed on a first inference "
+                                 f"({str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__})") from None
+
+    def _fall_back_unless_working(self, ort, options, providers: list[str]) -> None:
+        """--device auto: the preferred accelerator if it starts and runs a first inference, else CPU."""
+        if self.provider == providers[0]:
+            try:
+                self._probe()
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure of the device means: use the CPU
+                reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+        else:
+            reason = "it did not start"
+        log.info("onnxruntime: %s is installed but not usable (%s): running on CPU", providers[0], reason)
+        if self.provider != "CPUExecutionProvider":
+            self.session = self._open(ort, options, ["CPUExecutionProvider"])
 
     def _read_interface(self) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -143,11 +255,18 @@ class PortraitModel:
     def predict_small(self, small: np.ndarray, mirrored: bool = False) -> np.ndarray:
         """Probability map for an already shrunk size x size uint8 RGB image. mirrored: also run
         the mirror image (one batch of two) and average the two maps."""
-        x = self.to_input(small)[None]
+        return self.predict_smalls([small], mirrored)[0]
+
+    def predict_smalls(self, smalls: list[np.ndarray], mirrored: bool = False) -> list[np.ndarray]:
+        """predict_small of several images in one network batch (their mirror images too)."""
+        x = np.stack([self.to_input(small) for small in smalls])
+        if mirrored:
+            x = np.concatenate([x, x[:, :, :, ::-1]])
+        out = self.session.run(None, {self.input_name: x})[0]
+        n = len(smalls)
         if not mirrored:
-            return self.session.run(None, {self.input_name: x})[0][0, 0]
-        out = self.session.run(None, {self.input_name: np.concatenate([x, x[:, :, :, ::-1]])})[0]
-        return (out[0, 0] + out[1, 0, :, ::-1]) * np.float32(0.5)
+            return [out[i, 0] for i in range(n)]
+        return [(out[i, 0] + out[n + i, 0, :, ::-1]) * np.float32(0.5) for i in range(n)]
 
     def predict_batch(self, frames: list) -> list[np.ndarray]:
         batch = np.stack([self.preprocess(f) for f in frames])

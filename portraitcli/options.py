@@ -34,6 +34,7 @@ class Settings:
     render: RenderOptions
     model: str | None = None
     device: str = "auto"
+    precision: str = "fp32"  # the bundled model's variant: fp32, or int8 (models/quantize.py)
     refine: bool = True
     smooth: float = 0.6
     subjects: str = "main"  # "main": bystanders fade into the background; "all": everyone

@@ -107,20 +107,18 @@ def photo_output(photo: photo_io.Photo, pixels: Pyramid, alpha: np.ndarray, work
     return out, notes, crop.report_of(box, canvas)
 
 
-def run_photo(task, worker, data: bytes | None = None) -> list[str]:
+def _output_format(task, photo: photo_io.Photo, s) -> str:
+    if task.dest != "-":
+        return photo_io.format_for(Path(task.dest))
+    fmt = photo_io.format_for(Path("x"), s.format) if s.format else (
+        "PNG" if s.render.command in ("segment", "cutout") else photo.format)
+    return fmt if fmt in photo_io.FORMAT_EXTENSIONS else "PNG"
+
+
+def _finish_photo(task, photo: photo_io.Photo, pixels: Pyramid, alpha: np.ndarray, worker) -> TaskOutcome:
+    """Compositing, encoding and writing of one photo whose alpha is known."""
     s = worker.settings
-    name = "<stdin>" if data is not None else task.source
-    photo = photo_io.read_photo(data if data is not None else Path(task.source), name, s.max_pixels,
-                                photo_io.RawOptions(s.raw_space, s.raw_preview))
-    if task.dest == "-":
-        fmt = photo_io.format_for(Path("x"), s.format) if s.format else (
-            "PNG" if s.render.command in ("segment", "cutout") else photo.format)
-        if fmt not in photo_io.FORMAT_EXTENSIONS:
-            fmt = "PNG"
-    else:
-        fmt = photo_io.format_for(Path(task.dest))
-    pixels = Pyramid(photo.rgb)
-    alpha = worker.segmenter.matte(pixels)
+    fmt = _output_format(task, photo, s)
     out, notes, cropped = photo_output(photo, pixels, alpha, worker, fmt)
     if task.dest == "-":
         sys.stdout.buffer.write(photo_io.encode_photo(out, fmt, photo, s.quality))
@@ -130,6 +128,47 @@ def run_photo(task, worker, data: bytes | None = None) -> list[str]:
         dest.parent.mkdir(parents=True, exist_ok=True)
         photo_io.write_photo(dest, out, fmt, photo, s.quality)
     return TaskOutcome(notes, cropped)
+
+
+def _read_photo(source, name: str, s) -> photo_io.Photo:
+    return photo_io.read_photo(source, name, s.max_pixels, photo_io.RawOptions(s.raw_space, s.raw_preview))
+
+
+def run_photo(task, worker, data: bytes | None = None) -> TaskOutcome:
+    s = worker.settings
+    name = "<stdin>" if data is not None else task.source
+    photo = _read_photo(data if data is not None else Path(task.source), name, s)
+    pixels = Pyramid(photo.rgb)
+    return _finish_photo(task, photo, pixels, worker.segmenter.matte(pixels), worker)
+
+
+def run_photo_batch(tasks: list, worker, pool) -> list:
+    """Photo files through the model together: decoding, refinement, compositing and encoding on
+    pool's threads (all the host's cores), the network once per pass for all of them (on a GPU,
+    several photos per inference). Returns, per task, its TaskOutcome or the exception that
+    stopped it (a bad file fails alone; the others go on)."""
+    keep_freed_memory()
+    s = worker.settings
+
+    def attempt(function, *args):
+        try:
+            return function(*args)
+        except Exception as exc:  # noqa: BLE001 - handed back to the caller, per task
+            return exc
+
+    def load(task):
+        photo = _read_photo(Path(task.source), task.source, s)
+        return photo, Pyramid(photo.rgb)
+
+    loaded = list(pool.map(lambda task: attempt(load, task), tasks))
+    good = [i for i, item in enumerate(loaded) if not isinstance(item, Exception)]
+    alphas = worker.segmenter.mattes([loaded[i][1] for i in good], map=pool.map) if good else []
+    results: list = list(loaded)
+    finished = pool.map(lambda pair: attempt(_finish_photo, tasks[pair[0]], *loaded[pair[0]], pair[1], worker),
+                        zip(good, alphas))
+    for i, result in zip(good, finished):
+        results[i] = result
+    return results
 
 
 # --------------------------------------------------------------------------- video

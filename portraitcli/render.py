@@ -5,6 +5,7 @@ photo path, the video pipeline and the Python API share exactly the same effect 
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ class BackgroundSource:
         self.image: np.ndarray | None = None
         self.video = None
         self._cache: dict = {}
+        self._lock = threading.Lock()
         if looks_like_colour(spec):
             self.colour = effects.parse_colour(spec)
             return
@@ -50,6 +52,10 @@ class BackgroundSource:
             self.image = read_photo(path).rgb
 
     def frame(self, index: int, height: int, width: int, dtype, fit: str) -> np.ndarray:
+        with self._lock:  # photos on the GPU path render on several threads
+            return self._frame(index, height, width, dtype, fit)
+
+    def _frame(self, index: int, height: int, width: int, dtype, fit: str) -> np.ndarray:
         if self.colour is not None:
             key = ("colour", height, width, np.dtype(dtype).str)
             if key not in self._cache:
