@@ -147,6 +147,13 @@ class PortraitModel:
             options.inter_op_num_threads = 1
         warn_if_several_builds()
         providers = choose_providers(device)
+        if providers[0] == "CUDAExecutionProvider" and hasattr(ort, "preload_dlls"):
+            # CUDA and cuDNN from the nvidia-* wheels (onnxruntime-gpu[cuda,cudnn]), where no
+            # system CUDA is on the library path; a failure here shows as CUDA not starting below
+            try:
+                ort.preload_dlls()
+            except Exception as exc:  # noqa: BLE001
+                log.debug("onnxruntime.preload_dlls: %s", exc)
         self.session = self._open(ort, options, providers)
         self._read_interface()
         if device != "auto" or providers[0] == "CPUExecutionProvider":

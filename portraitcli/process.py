@@ -6,6 +6,7 @@ each returns a list of notes (what was adapted, e.g. alpha flattened for JPEG).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,9 @@ def run_photo_batch(tasks: list, worker, pool) -> list:
 
 
 PLANAR_COMMANDS = ("blur", "segment")
+# Frames refined and composited at once: one per core (2 on the 2-core machine, as before), up
+# to 8, so a host feeding a GPU keeps it busy; more frames in flight only hold more memory.
+VIDEO_WORKERS = max(2, min(8, os.cpu_count() or 2))
 
 
 def _compositor(worker, alpha_out: bool):
@@ -225,7 +229,7 @@ def run_video_file(task, worker) -> list[str]:
             with atomic_output(folder) as tmp:
                 try:
                     stats = run_video(iter(reader), ImageSequenceWriter(tmp), worker.segmenter, worker.renderer,
-                                      info.rotation, workers=2, on_frame=tick)
+                                      info.rotation, workers=VIDEO_WORKERS, on_frame=tick)
                 finally:
                     if tick is not None:
                         tick.close()
@@ -260,7 +264,7 @@ def _pump(reader, writer, worker, compositor, info, live=False):
     tick = worker.frame_progress(len(info.timestamps or []), str(reader.source))
     try:
         stats = run_video(iter(reader), writer, worker.segmenter, compositor, info.rotation, live=live,
-                          on_frame=tick)
+                          workers=VIDEO_WORKERS, on_frame=tick)
     except BaseException:
         writer.abort()
         raise
