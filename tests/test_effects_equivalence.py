@@ -116,3 +116,21 @@ def test_video_blur_1080p_matches_previous_code(astronaut_rgb, segmenter, monkey
     # the background really is blurred: far less fine detail than the frame had
     y_before, y_now = i420.y[:, :300], now[:height, :300]
     assert cv2.Laplacian(y_now, cv2.CV_32F).std() < 0.3 * cv2.Laplacian(y_before, cv2.CV_32F).std()
+
+
+def test_band_limited_refinement_matches_full_frame(photo_12mp, segmenter):
+    """The 12 MP refinement computed on the edge band only gives the full-frame upsampling's
+    alpha (tolerance 1e-6; in practice identical), on an 8-bit RGB photo and a 16-bit grey one
+    of an odd size."""
+    from portraitcli import matte
+
+    rgb, _ = photo_12mp
+    pixels = Pyramid(rgb)
+    prob = segmenter.frame_probability(pixels)
+    now, before = matte.refine(prob, pixels), reference.refine(prob, rgb, matte.PHOTO_FIT)
+    assert np.abs(now - before).max() <= 1e-6
+    assert 0.05 < ((now > 0) & (now < 1)).mean() < 0.5  # a real edge band, not all solid
+    grey16 = cv2.cvtColor(cv2.resize(rgb, (3001, 2251), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    grey16 = grey16.astype(np.uint16) * 257
+    prob = segmenter.frame_probability(np.dstack([grey16] * 3))
+    assert np.abs(matte.refine(prob, grey16) - reference.refine(prob, grey16, matte.PHOTO_FIT)).max() <= 1e-6
