@@ -38,8 +38,9 @@ def level_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_replace_background_12mp_matches_previous_code(photo_12mp):
     """Tolerance: mean difference <= 0.05 of an 8-bit level, at most 0.3% of values more than
     one level apart, 99.9% within 2 levels, none more than 16 (the new code estimates the edge
-    colour at 1000x750, the halvings, where the old one used 1024x768: the few larger differences
-    are that change of working size, not the band-limited compositing; see the next test)."""
+    colour at 1000x750, the halvings, where the old one used 1024x768, its wide local means at
+    half that: the few larger differences come from the working sizes, not from the band-limited
+    compositing; see the next test)."""
     rgb, alpha = photo_12mp
     from skimage import data
 
@@ -59,8 +60,9 @@ def test_replace_background_12mp_matches_previous_code(photo_12mp):
 
 def test_replace_background_same_working_size_within_two_levels(photo_12mp):
     """At the same working resolution (the old code's 1024 px equals one halving of 2048 px),
-    skipping corrections under half a level, upsampling band by band and the edge light blurred at
-    half resolution move no 8-bit value by more than 2 levels (mean under 0.02)."""
+    skipping corrections under half a level, upsampling band by band, the wide local means and
+    the edge light at half that resolution move no 8-bit value by more than 2 levels (mean under
+    0.02)."""
     rgb, alpha = photo_12mp
     rgb = cv2.resize(rgb, (2048, 1536), interpolation=cv2.INTER_AREA)
     alpha = cv2.resize(alpha, (2048, 1536), interpolation=cv2.INTER_AREA)
@@ -77,14 +79,14 @@ def test_replace_background_same_working_size_within_two_levels(photo_12mp):
 
 def test_cutout_12mp_matches_previous_code(photo_12mp):
     """Cutout's colour wherever the person shows (alpha > 0, unweighted, so the soft edge counts
-    fully): mean <= 0.15 level, 99% within 1 level, 99.9% within 3, none more than 16; weighted by
-    alpha, as it shows once composited, mean <= 0.05. Alpha itself is unchanged."""
+    fully): mean <= 0.15 level, 99% within 2 levels, 99.9% within 3, none more than 16; weighted
+    by alpha, as it shows once composited, mean <= 0.05. Alpha itself is unchanged."""
     rgb, alpha = photo_12mp
     now, before = effects.cutout(Pyramid(rgb), alpha), reference.cutout(rgb, alpha)
     assert np.array_equal(now[:, :, 3], before[:, :, 3])
     diff = level_differences(now[:, :, :3], before[:, :, :3])
     shown = diff[alpha > 0]
-    assert shown.mean() <= 0.15 and np.percentile(shown, 99) <= 1 and np.percentile(shown, 99.9) <= 3
+    assert shown.mean() <= 0.15 and np.percentile(shown, 99) <= 2 and np.percentile(shown, 99.9) <= 3
     assert shown.max() <= 16
     assert (diff * alpha[:, :, None]).sum() / (alpha.sum() * 3) <= 0.05
 
