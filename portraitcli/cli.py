@@ -57,7 +57,8 @@ def common_options(func):
                      help="onnxruntime execution provider: auto takes CUDA (or CoreML, DirectML) when it runs, "
                           "else the CPU; a named one that cannot run stops with the reason."),
         click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True,
-                     help="The bundled model's variant: int8 (built by python -m models.quantize) is faster on CPUs."),
+                     help="The bundled model's variant: fp32, or int8 (built by python -m models.quantize; "
+                          "README: int8 model)."),
         click.option("--refine/--no-refine", default=True, show_default=True,
                      help="Edge-aware full-resolution matte (guided filter) instead of plain upsampling."),
         click.option("--smooth", type=click.FloatRange(0, 1), default=0.6, show_default=True,
