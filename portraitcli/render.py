@@ -65,11 +65,10 @@ class BackgroundSource:
             key = ("image", height, width, np.dtype(dtype).str, fit)
             if key not in self._cache:
                 fitted = effects.fit_background(self.image, height, width, fit)
-                self._cache = {key: effects.from_float(effects.to_float(fitted), dtype)}
+                self._cache = {key: effects.as_dtype(fitted, dtype)}
             return self._cache[key]
         frame = self.video.frame(index)
-        fitted = effects.fit_background(frame, height, width, fit)
-        return effects.from_float(effects.to_float(fitted), dtype)
+        return effects.as_dtype(effects.fit_background(frame, height, width, fit), dtype)
 
     def close(self) -> None:
         if self.video is not None:
