@@ -99,13 +99,7 @@ def measure_photos(workdir: Path, devices: list[str], count: int, width: int, he
             else:
                 args = common.portraitcli_cmd() + ["blur", src, out, "-q", "--overwrite",
                                                    "--device", variant.split()[-1], "--jobs", jobs]
-            result = common.run(args).check()
-            written = sum(1 for p in out.iterdir() if not p.name.startswith("."))
-            if written != count:
-                raise RuntimeError(f"{variant}: {written} outputs for {count} inputs")
-            seconds[variant].append(result.seconds)
-            print(f"  repeat {r + 1}/{repeats} {variant:<20} {result.seconds:7.2f} s  "
-                  f"{count / result.seconds:6.2f} photos/s", flush=True)
+            seconds[variant].append(photos.timed_batch(variant, args, out, count, f"repeat {r + 1}/{repeats}"))
     floor = seconds["floor-jpeg"]
     rows = []
     for variant, runs in seconds.items():

@@ -81,14 +81,19 @@ def measure_batches(src: Path, workdir: Path, count: int, jobs: int, repeats: in
         order = variants[r % len(variants):] + variants[:r % len(variants)]  # no fixed position bias
         for variant in order:
             out = common.fresh_dir(workdir / "out" / variant)
-            result = common.run(batch_args(variant, src, out, jobs)).check()
-            written = sum(1 for p in out.iterdir() if not p.name.startswith("."))
-            if written != count:
-                raise RuntimeError(f"{variant}: {written} outputs for {count} inputs")
-            seconds[variant].append(result.seconds)
-            print(f"  repeat {r + 1}/{repeats} {variant:<11} {result.seconds:7.2f} s  "
-                  f"{count / result.seconds:6.2f} images/s", flush=True)
+            seconds[variant].append(timed_batch(variant, batch_args(variant, src, out, jobs), out, count,
+                                                f"repeat {r + 1}/{repeats}"))
     return seconds
+
+
+def timed_batch(name: str, args: list, out: Path, count: int, label: str) -> float:
+    """Seconds one batch command took; every input must have its output in out."""
+    result = common.run(args).check()
+    written = sum(1 for p in out.iterdir() if not p.name.startswith("."))
+    if written != count:
+        raise RuntimeError(f"{name}: {written} outputs for {count} inputs")
+    print(f"  {label} {name:<20} {result.seconds:7.2f} s  {count / result.seconds:6.2f} images/s", flush=True)
+    return result.seconds
 
 
 def report_batches(seconds: dict[str, list[float]], count: int, jobs: int, size: str) -> None:

@@ -138,6 +138,23 @@ def _fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float):
 def refine(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT) -> np.ndarray:
     """prob: model output (any size); frame: the full-resolution RGB (8/16-bit or float), grey
     plane, a Pyramid of either, or an I420 frame -> float32 HxW alpha in [0, 1]."""
+    a, b, luma_source = coefficients(prob, frame, fit)
+    height, width = frame.shape[:2]
+    if a.shape != (height, width) and width * height >= _BAND_MIN_PIXELS:
+        return _upsampled_alpha(a, b, luma_source, width, height)
+    if a.shape != (height, width):
+        a = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
+        b = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR)
+    # alpha = a * luma + b at full resolution, in two OpenCV passes with no float copy of the
+    # luma, written over a (no new full-size buffer: 12 MP refinement 57 -> 49 ms)
+    alpha = cv2.multiply(a, luma(luma_source), dst=a, dtype=cv2.CV_32F)
+    cv2.add(alpha, b, dst=alpha)
+    return np.clip(alpha, 0.0, 1.0, out=alpha)
+
+
+def coefficients(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT):
+    """The refinement's linear model at the working resolution: (a, b, luma source) such that
+    the full-resolution alpha is clip(upsampled a * luma + upsampled b)."""
     height, width = frame.shape[:2]
     scale = min(1.0, fit.side / max(height, width))
     radius = max(1, round(fit.side / 64))
@@ -155,21 +172,12 @@ def refine(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT) -> np.ndarray:
         a = cv2.add(cv2.add(a[0], a[1]), a[2])
     # The stretch of [SNAP, 1 - SNAP] onto [0, 1] (0.5 stays 0.5) and the luma's black level are
     # folded into a and b, which the upsampling keeps: alpha within one 8-bit level of 0 or 1
-    # becomes exactly 0 or 1 at the clip below, so whole background and whole person are exact,
+    # becomes exactly 0 or 1 at refine's clip, so whole background and whole person are exact,
     # and compositing can copy them instead of blending.
     stretch = 1.0 / (1.0 - 2 * SNAP)
     b = (b - a * np.float32(luma_black * luma_scale) - np.float32(SNAP)) * np.float32(stretch)
     a = a * np.float32(stretch * luma_scale)
-    if scale < 1 and width * height >= _BAND_MIN_PIXELS:
-        return _upsampled_alpha(a, b, luma_source, width, height)
-    if scale < 1:
-        a = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
-        b = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR)
-    # alpha = a * luma + b at full resolution, in two OpenCV passes with no float copy of the
-    # luma, written over a (no new full-size buffer: 12 MP refinement 57 -> 49 ms)
-    alpha = cv2.multiply(a, luma(luma_source), dst=a, dtype=cv2.CV_32F)
-    cv2.add(alpha, b, dst=alpha)
-    return np.clip(alpha, 0.0, 1.0, out=alpha)
+    return a, b, luma_source
 
 
 # Rows per band of the band-by-band upsampling (rounded up to whole alignment units), and the

@@ -78,24 +78,11 @@ def blur_factor(sigma, bokeh):
 
 def refine(prob, frame, fit):
     """matte.refine before: a and b upsampled to full resolution everywhere."""
-    from portraitcli.matte import SNAP, _fit, _guide, luma, sharpen
+    from portraitcli.matte import coefficients, luma
 
+    a, b, luma_source = coefficients(prob, frame, fit)
     height, width = frame.shape[:2]
-    scale = min(1.0, fit.side / max(height, width))
-    radius = max(1, round(fit.side / 64))
-    w_small, h_small = max(1, round(width * scale)), max(1, round(height * scale))
-    guide, luma_source, luma_scale, luma_black = _guide(frame, w_small, h_small)
-    p = cv2.resize(sharpen(prob.astype(np.float32), fit.gain), (w_small, h_small), interpolation=cv2.INTER_LINEAR)
-    a, b = _fit(guide, p, radius, fit.eps)
-    if isinstance(a, list):
-        small_luma = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY)
-        for a_c, plane in zip(a, cv2.split(guide)):
-            b = cv2.add(b, cv2.multiply(a_c, cv2.subtract(plane, small_luma)))
-        a = cv2.add(cv2.add(a[0], a[1]), a[2])
-    stretch = 1.0 / (1.0 - 2 * SNAP)
-    b = (b - a * np.float32(luma_black * luma_scale) - np.float32(SNAP)) * np.float32(stretch)
-    a = a * np.float32(stretch * luma_scale)
-    if scale < 1:
+    if a.shape != (height, width):
         a = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
         b = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR)
     alpha = cv2.multiply(a, luma(luma_source), dst=a, dtype=cv2.CV_32F)
