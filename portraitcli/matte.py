@@ -142,6 +142,12 @@ def refine(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT) -> np.ndarray:
     height, width = frame.shape[:2]
     if a.shape != (height, width) and width * height >= _BAND_MIN_PIXELS:
         return _upsampled_alpha(a, b, luma_source, width, height)
+    return full_frame_alpha(a, b, luma_source, width, height)
+
+
+def full_frame_alpha(a: np.ndarray, b: np.ndarray, luma_source: np.ndarray, width: int, height: int) -> np.ndarray:
+    """clip(a * luma + b) with a and b upsampled over the whole frame (the frames under
+    _BAND_MIN_PIXELS; the reference the band-by-band path is tested against)."""
     if a.shape != (height, width):
         a = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
         b = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -78,13 +78,7 @@ def blur_factor(sigma, bokeh):
 
 def refine(prob, frame, fit):
     """matte.refine before: a and b upsampled to full resolution everywhere."""
-    from portraitcli.matte import coefficients, luma
+    from portraitcli.matte import coefficients, full_frame_alpha
 
     a, b, luma_source = coefficients(prob, frame, fit)
-    height, width = frame.shape[:2]
-    if a.shape != (height, width):
-        a = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
-        b = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR)
-    alpha = cv2.multiply(a, luma(luma_source), dst=a, dtype=cv2.CV_32F)
-    cv2.add(alpha, b, dst=alpha)
-    return np.clip(alpha, 0.0, 1.0, out=alpha)
+    return full_frame_alpha(a, b, luma_source, frame.shape[1], frame.shape[0])
