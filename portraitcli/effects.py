@@ -60,13 +60,36 @@ def _blend(front: np.ndarray, back: np.ndarray, weight: np.ndarray) -> np.ndarra
     return from_float(to_float(front) * a + to_float(back) * (1 - a), front.dtype)
 
 
+# Columns of a band whose alpha is 1 all the way down are copied rather than blended when they
+# run at least this wide (inside a person): a copy moves a third of the bytes a blend moves.
+_COPY_RUN = 32
+
+
+def _blend_into(dst: np.ndarray, front: np.ndarray, back: np.ndarray, weight: np.ndarray) -> None:
+    """dst = weight * front + (1 - weight) * back, for patches of one band of rows (dst may be
+    back itself); where weight is 1 throughout a run of columns, front is copied."""
+    whole = weight.min(axis=0) >= 1.0
+    start = 0
+    if whole.any():
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], whole.view(np.int8), [0]])))
+        for c0, c1 in zip(edges[::2].tolist(), edges[1::2].tolist()):
+            if c1 - c0 < _COPY_RUN:
+                continue
+            if c0 > start:
+                dst[:, start:c0] = _blend(front[:, start:c0], back[:, start:c0], weight[:, start:c0])
+            dst[:, c0:c1] = front[:, c0:c1]
+            start = c1
+    if start < weight.shape[1]:
+        dst[:, start:] = _blend(front[:, start:], back[:, start:], weight[:, start:])
+
+
 def composite(front: np.ndarray, back: np.ndarray, alpha: np.ndarray, reuse_back: bool = False) -> np.ndarray:
     """alpha * front + (1 - alpha) * back, in the dtype of front. reuse_back: back is a
     scratch array the caller no longer needs, and receives the result (no full-size copy)."""
     if front.dtype in (np.uint8, np.float32) and back.dtype == front.dtype:
         out = back if reuse_back else back.copy()
         for rows, cols in _partial_spans(alpha):
-            out[rows, cols] = _blend(front[rows, cols], back[rows, cols], alpha[rows, cols])
+            _blend_into(out[rows, cols], front[rows, cols], back[rows, cols], alpha[rows, cols])
         return out
     a = alpha[:, :, None]
     return from_float(to_float(front) * a + to_float(back) * (1 - a), front.dtype)
@@ -448,7 +471,7 @@ def replace_background(rgb, alpha: np.ndarray, background: np.ndarray,
         for start, stop in zip(bounds[:-1], bounds[1:]):
             span = slice(cols.start + start, cols.start + stop)
             fore = estimate.corrected(image, correction, rows, span) if significant[start] else image[rows, span]
-            out[rows, span] = _blend(fore, out[rows, span], alpha[rows, span])
+            _blend_into(out[rows, span], fore, out[rows, span], alpha[rows, span])
     return out
 
 

@@ -149,3 +149,19 @@ def test_solid_background_has_the_colour_in_every_dtype(dtype):
     assert np.array_equal(out, np.broadcast_to(expected, out.shape))
     before = effects.from_float(np.broadcast_to(np.array(colour, np.float32) / 255.0, (30, 40, 3)).copy(), dtype)
     assert np.array_equal(out, before)
+
+
+def test_composite_copies_whole_person_columns_exactly(photo_12mp, monkeypatch):
+    """Columns where the person is whole (alpha 1 down a band) are copied instead of blended:
+    8-bit output identical to blending every pixel; float within blendLinear's own 1e-5."""
+    rgb, alpha = photo_12mp
+    back = np.zeros_like(rgb)
+    copied = effects.composite(rgb, back, alpha)
+    monkeypatch.setattr(effects, "_COPY_RUN", 10 ** 9)
+    blended = effects.composite(rgb, back, alpha)
+    assert np.array_equal(copied, blended)
+    small, small_alpha = cv2.resize(rgb, (800, 600)).astype(np.float32) / 255, cv2.resize(alpha, (800, 600))
+    blended_float = effects.composite(small, np.zeros_like(small), small_alpha)
+    monkeypatch.setattr(effects, "_COPY_RUN", 32)
+    assert (small_alpha == 1).mean() > 0.2  # the photo has a whole person to copy
+    assert np.abs(effects.composite(small, np.zeros_like(small), small_alpha) - blended_float).max() < 1e-4
