@@ -185,7 +185,7 @@ def run_video_file(task, worker) -> list[str]:
             tick = worker.frame_progress(len(info.timestamps or []), task.source)
             with atomic_output(folder) as tmp:
                 try:
-                    stats = run_video(iter(reader), ImageSequenceWriter(tmp), worker.segmenter, worker.renderer,
+                    stats = run_video(iter(reader), ImageSequenceWriter(tmp, rotation=info.rotation), worker.segmenter, worker.renderer,
                                       info.rotation, workers=2, on_frame=tick)
                 finally:
                     if tick is not None:

@@ -55,3 +55,36 @@ def test_png_sequence_only_replaces_a_sequence_of_its_own(tmp_path, astronaut_rg
     (user / "a.txt").write_text("keep")
     assert run_portraitcli("segment", clip, user, "--format", "png").returncode == 0
     assert (user / "a.txt").read_text() == "keep" and len(list((user / "clip").glob("frame_*.png"))) == 6
+
+
+def _rotated_clip(tmp_path, astronaut_rgb) -> tuple[Path, Path]:
+    """A plain clip and the same clip as phones store it: sideways with a display matrix."""
+    import subprocess
+
+    from tests.conftest import ffmpeg
+
+    plain = make_person_clip(tmp_path / "plain.mp4", astronaut_rgb, seconds=0.4, audio=False)
+    sideways = tmp_path / "sideways.mp4"
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(plain), "-vf", "transpose=2",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(sideways)], check=True)
+    phone = tmp_path / "phone.mp4"
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-display_rotation:v:0", "-90", "-i",
+                    str(sideways), "-c", "copy", str(phone)], check=True)
+    return plain, phone
+
+
+def test_png_sequence_of_a_rotated_clip_is_upright(tmp_path, astronaut_rgb):
+    import numpy as np
+    from PIL import Image
+
+    plain, phone = _rotated_clip(tmp_path, astronaut_rgb)
+    for clip, seq in ((plain, tmp_path / "plain_frames"), (phone, tmp_path / "phone_frames")):
+        proc = run_portraitcli("cutout", clip, str(seq) + "/")
+        assert proc.returncode == 0, proc.stderr
+    plain_frames = sorted((tmp_path / "plain_frames").glob("frame_*.png"))
+    phone_frames = sorted((tmp_path / "phone_frames").glob("frame_*.png"))
+    assert len(phone_frames) == len(plain_frames) == 6
+    for a, b in zip(plain_frames, phone_frames):
+        upright, shown = np.asarray(Image.open(a)), np.asarray(Image.open(b))
+        assert shown.shape == upright.shape == (240, 320, 4)  # as a player shows it, not lying on its side
+        assert np.abs(shown[..., 3].astype(int) - upright[..., 3].astype(int)).mean() < 12

@@ -595,11 +595,15 @@ class VideoWriter:
 
 
 class ImageSequenceWriter:
-    """A folder of numbered PNG frames (RGBA for cutouts, grey for mattes)."""
+    """A folder of numbered PNG frames (RGBA for cutouts, grey for mattes).
 
-    def __init__(self, folder: Path, pattern: str = "frame_{:06d}.png"):
+    PNG has no rotation tag: frames of a clip with a display rotation (phones) are turned
+    upright here, so the sequence shows what a player shows."""
+
+    def __init__(self, folder: Path, pattern: str = "frame_{:06d}.png", rotation: int = 0):
         from portraitcli.media.atomic import SEQUENCE_MARK
 
+        self.rotation = rotation
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / SEQUENCE_MARK).write_text("image sequence written by portraitcli\n")
@@ -607,9 +611,10 @@ class ImageSequenceWriter:
         self.frames = 0
 
     def write(self, pixels: np.ndarray, pts: int) -> None:
+        from portraitcli.frames import upright
         from portraitcli.media.photo import write_photo
 
-        write_photo(self.folder / self.pattern.format(self.frames), pixels, "PNG")
+        write_photo(self.folder / self.pattern.format(self.frames), upright(pixels, self.rotation), "PNG")
         self.frames += 1
 
     def close(self) -> None:
