@@ -20,7 +20,7 @@ Exit codes:
   0    all inputs done (or skipped)
   1    some inputs failed (each reported on one line)
   2    usage error
-  130  interrupted (Ctrl-C); re-run to resume, finished outputs are skipped"""
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); re-run to resume, finished outputs are skipped"""
 
 CONFIG_PATH = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "portraitcli" / "config.toml"
 
@@ -289,9 +289,21 @@ def info(files, dest_ext, as_json):
     sys.exit(1 if failed else 0)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
     """Entry point: one-line errors, exit codes as documented, tracebacks only with --debug."""
     debug = "--debug" in sys.argv
+    import signal
+
+    # kill, docker stop, CI time-outs, systemd and a closed terminal stop us like Ctrl-C does:
+    # children stopped, temporaries removed, exit 130 (a signal ignored on entry, as under
+    # nohup, stays ignored)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) != signal.SIG_IGN:
+            signal.signal(sig, _interrupt)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -374,7 +374,9 @@ _worker: Worker | None = None
 
 def _init_worker(settings: Settings):
     global _worker
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
+    # the parent handles Ctrl-C, SIGTERM and SIGHUP (sent to the whole group) and ends us
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     logging.getLogger("portraitcli").setLevel(logging.WARNING)
     _worker = Worker(settings, threads=1)
 
@@ -409,6 +411,7 @@ class Batch:
         self.output_folders: set[str] = set()
         self.keep_worker = False  # watch: one model session for every run, closed by close()
         self._local: Worker | None = None
+        self.swept_folders: set[str] = set()
 
     def _record(self, r: Result, bar) -> None:
         self.results.append(r)
@@ -419,6 +422,19 @@ class Batch:
             log.warning("%s: %s", r.input, note)
         if bar is not None:
             bar.update(1)
+
+    def _sweep_stale(self, task: Task) -> None:
+        """Temporaries a killed run (SIGKILL, power loss) left in this output folder go now."""
+        if task.dest == STDIO or task.kind == "live":
+            return
+        folder = os.path.dirname(task.dest.rstrip("/\\")) or "."
+        if folder not in self.swept_folders:
+            self.swept_folders.add(folder)
+            from portraitcli.media.atomic import sweep_temporaries
+
+            removed = sweep_temporaries(Path(folder))
+            if removed:
+                log.info("%s: removed %d temporary file(s) left by an earlier run that was killed", folder, removed)
 
     def run(self, items: Iterator[Task | Result]) -> int:
         bar = None
@@ -440,6 +456,8 @@ class Batch:
                 if isinstance(item, Result):
                     self._record(item, bar)
                     continue
+                if not self.settings.dry_run:
+                    self._sweep_stale(item)
                 reason = skip_reason(item, self.settings)
                 if reason:
                     self._record(Result(item.source, item.dest, "skipped", reason), bar)
@@ -547,26 +565,19 @@ def _make_pool(settings: Settings, jobs: int):
 def _stop_pool(pool) -> None:
     for proc in list(getattr(pool, "_processes", {}).values()):
         try:
-            proc.terminate()
+            proc.kill()  # workers ignore SIGTERM (see _init_worker)
         except Exception:  # noqa: BLE001 - a worker may already be gone
             pass
     pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _sweep_temporaries(folders: set[str]) -> None:
-    """Workers killed mid-write leave hidden temp files: remove those in the output folders."""
-    from portraitcli.media.atomic import TEMP_MARK
+    """Workers killed mid-write leave hidden temp files: remove those in the output folders
+    (only ours whose writer is gone: another run writing into the same folder keeps its own)."""
+    from portraitcli.media.atomic import sweep_temporaries
 
     for folder in folders:
-        try:
-            for name in os.listdir(folder):
-                if TEMP_MARK in name:
-                    try:
-                        os.unlink(os.path.join(folder, name))
-                    except OSError:
-                        pass
-        except OSError:
-            pass
+        sweep_temporaries(Path(folder), min_age=0)
 
 
 # --------------------------------------------------------------------------- watch

@@ -88,3 +88,101 @@ def test_png_sequence_of_a_rotated_clip_is_upright(tmp_path, astronaut_rgb):
         upright, shown = np.asarray(Image.open(a)), np.asarray(Image.open(b))
         assert shown.shape == upright.shape == (240, 320, 4)  # as a player shows it, not lying on its side
         assert np.abs(shown[..., 3].astype(int) - upright[..., 3].astype(int)).mean() < 12
+
+
+def _start(*args: str):
+    import signal
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "portraitcli", *map(str, args)], stderr=subprocess.PIPE,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _wait_for_temporary(folder: Path, proc, timeout: float = 120) -> list[Path]:
+    import time
+
+    from portraitcli.media.atomic import TEMP_MARK
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        found = [p for p in folder.iterdir() if p.name.startswith(".") and TEMP_MARK in p.name
+                 and p.stat().st_size > 0]
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("no temporary output appeared while the run went on")
+
+
+def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, astronaut_rgb):
+    """kill, timeout, docker stop (SIGTERM) and a closed terminal (SIGHUP): exit 130, nothing left."""
+    import signal
+
+    from portraitcli.media.atomic import TEMP_MARK
+
+    clip = make_person_clip(tmp_path / "long.mp4", astronaut_rgb, seconds=12, audio=True)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        out = tmp_path / f"out_{sig.name}"
+        out.mkdir()
+        proc = _start("cutout", clip, out / "out.mov")
+        _wait_for_temporary(out, proc)
+        proc.send_signal(sig)  # to portraitcli alone, as `kill` and `timeout` do
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert b"interrupted" in err and b"Traceback" not in err
+        assert [p.name for p in out.iterdir()] == [], f"{sig.name} left {list(out.iterdir())}"
+    # the same for a photo batch in worker processes, the signal sent to the whole group (systemd)
+    src = tmp_path / "photos"
+    src.mkdir()
+    from PIL import Image
+
+    img = Image.fromarray(astronaut_rgb).resize((1024, 1024))
+    for i in range(30):
+        img.save(src / f"{i:02d}.png")
+    out = tmp_path / "batch"
+    proc = _start("cutout", "--jobs", "2", src, out)
+    import time
+
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out.exists() and list(out.glob("*.png"))):
+        time.sleep(0.05)
+    import os
+
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert not [p for p in out.iterdir() if TEMP_MARK in p.name]
+    for p in out.glob("*.png"):
+        Image.open(p).load()
+
+
+def test_next_run_sweeps_temporaries_a_killed_run_left(tmp_path, astronaut_rgb):
+    """SIGKILL cannot be handled: the next run into the folder removes what it left, and only
+    that (a file of the user's, or a temporary still being written, is kept)."""
+    import os
+    import signal
+    import time
+
+    clip = make_person_clip(tmp_path / "long.mp4", astronaut_rgb, seconds=12, audio=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.portraitcli-tmp.txt").write_text("keep: not a name of ours")
+    proc = _start("cutout", clip, out / "out.mov")
+    left = _wait_for_temporary(out, proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert all(p.exists() for p in left)
+    old = time.time() - 3600
+    for p in left:
+        os.utime(p, (old, old))
+    # another run still writing here: its pid is alive (this test's), or its file is fresh
+    busy = out / f".other.0123abcd-{os.getpid()}.portraitcli-tmp.png"
+    fresh = out / ".fresh.89abcdef.portraitcli-tmp.png"
+    for p in (busy, fresh):
+        p.write_bytes(b"being written")
+    os.utime(busy, (old, old))
+    short = make_person_clip(tmp_path / "short.mp4", astronaut_rgb, seconds=0.4, audio=False)
+    proc = run_portraitcli("cutout", short, out / "short.mov")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted([busy.name, fresh.name, "notes.portraitcli-tmp.txt",
+                                                            "short.mov"])
