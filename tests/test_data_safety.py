@@ -186,3 +186,28 @@ def test_next_run_sweeps_temporaries_a_killed_run_left(tmp_path, astronaut_rgb):
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted([busy.name, fresh.name, "notes.portraitcli-tmp.txt",
                                                             "short.mov"])
+
+
+def _decoded_frames(path: Path) -> int:
+    """Frames a player shows: decoded, after the container's edit list (discarded samples dropped)."""
+    import subprocess
+
+    from tests.conftest import ffmpeg
+
+    out = subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
+                          "-vf", "scale=64:36", "-f", "framecrc", "-"], capture_output=True, text=True, check=True)
+    return sum(1 for ln in out.stdout.splitlines() if ln and not ln.startswith("#"))
+
+
+def test_every_frame_out_at_1080p(tmp_path, astronaut_rgb):
+    """A 1080p raw frame fills most of ffmpeg's probe: the encoder took the rate from one frame,
+    gave the last one no duration, and the mp4's edit list hid it (299 of 300 frames)."""
+    from portraitcli.media.video import probe
+
+    clip = make_person_clip(tmp_path / "hd.mp4", astronaut_rgb, seconds=0.7, fps=30, size=(1920, 1080))
+    assert _decoded_frames(clip) == 21
+    for command, name in (("blur", "out.mp4"), ("cutout", "out.mov")):
+        proc = run_portraitcli(command, clip, tmp_path / name)
+        assert proc.returncode == 0, proc.stderr
+        assert _decoded_frames(tmp_path / name) == 21, name
+        assert probe(tmp_path / name).fps == 30

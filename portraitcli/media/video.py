@@ -427,7 +427,7 @@ class MatroskaRawMuxer:
     LAYOUTS = {"bgr": (0, 24), "bgra": (0, 32), "i420": (int.from_bytes(b"I420", "little"), 12),
                "gray": (int.from_bytes(b"Y800", "little"), 8)}
 
-    def __init__(self, stream, width: int, height: int, layout: str):
+    def __init__(self, stream, width: int, height: int, layout: str, frame_seconds: float | None = None):
         self.stream = stream
         header = _el(0x1A45DFA3, _el(0x4286, 1) + _el(0x42F7, 1) + _el(0x42F2, 4) + _el(0x42F3, 8)
                      + _el(0x4282, "matroska") + _el(0x4287, 4) + _el(0x4285, 2))
@@ -438,7 +438,11 @@ class MatroskaRawMuxer:
         bih = struct.pack("<IiiHHIIiiII", 40, width, -height, 1, bits, fourcc, width * height * bits // 8,
                           0, 0, 0, 0)
         video = _el(0xE0, _el(0xB0, width) + _el(0xBA, height))
-        track = _el(0xAE, _el(0xD7, 1) + _el(0x73C5, 1) + _el(0x83, 1) + _el(0x9C, 0)
+        # DefaultDuration: the encoder's last frame gets a real duration. Without it ffmpeg guesses
+        # the rate from the frames it probes, and a 1080p raw frame is most of its probe size: the
+        # last frame got duration 0 and the mp4's edit list cut it off (299 of 300 frames shown)
+        default_duration = _el(0x23E383, int(round(frame_seconds * 1e9))) if frame_seconds else b""
+        track = _el(0xAE, _el(0xD7, 1) + _el(0x73C5, 1) + _el(0x83, 1) + _el(0x9C, 0) + default_duration
                     + _el(0x86, "V_MS/VFW/FOURCC") + _el(0x63A2, bih) + video)
         self.stream.write(header + segment + info + _el(0x1654AE6B, track))
 
@@ -547,7 +551,7 @@ class VideoWriter:
         self.process = FFmpegProcess(args, stdin=subprocess.PIPE, stdout=None,
                                      pass_fds=(audio_fd,) if audio_fd is not None else (), label=self.dest)
         self.muxer = MatroskaRawMuxer(self.process.proc.stdin, info.width + self.pad[1], info.height + self.pad[0],
-                                      self.layout)
+                                      self.layout, frame_seconds=float(1 / info.fps) if info.fps else None)
         self.tb = info.time_base or fractions.Fraction(1, 90000)
         self.frames = 0
 
