@@ -92,6 +92,9 @@ def common_options(func):
         click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP/AVIF/HEIC quality."),
         click.option("--max-pixels", type=click.IntRange(1), default=89_478_485, show_default=True,
                      help="Refuse larger images (decompression-bomb guard)."),
+        click.option("--accept-truncated", is_flag=True,
+                     help="Process a video that ends before its declared length (a cut download or copy) "
+                          "instead of failing it; the report marks it."),
         click.option("--preview", is_flag=True, help="Show live results in a window (needs a display)."),
         click.option("--report", type=click.Path(dir_okay=False), help="Write a JSON report of every input."),
         click.option("--sheet", type=click.Path(dir_okay=False),
@@ -135,7 +138,7 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
                         max_pixels=kw["max_pixels"], crf=kw["crf"], preset=kw["preset"], codec=kw["codec"],
                         preview=kw["preview"], dry_run=kw["dry_run"], crop=kw["crop"], crop_margin=kw["margin"],
                         crop_aspect=aspect, crop_pad=kw["pad"], raw_space=kw["raw_space"],
-                        raw_preview=kw["raw_preview"])
+                        raw_preview=kw["raw_preview"], accept_truncated=kw["accept_truncated"])
     execute(settings, list(paths[:-1]), paths[-1], kw)
 
 

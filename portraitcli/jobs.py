@@ -49,7 +49,8 @@ class Result:
     status: str  # done | skipped | failed
     reason: str = ""
     seconds: float = 0.0
-    frames: int | None = None
+    frames: int | None = None  # video frames written
+    ended_early: bool = False  # the video input was shorter than declared (truncated)
     notes: list[str] = field(default_factory=list)
     crop: dict | None = None  # --crop: the box written, in the photo's pixels
 
@@ -347,11 +348,13 @@ class Worker:
             outcome = process.run_task(task, self)
             if not isinstance(outcome, process.TaskOutcome):
                 outcome = process.TaskOutcome(outcome or [])
-            r = Result(task.source, task.dest, "done", notes=outcome.notes, crop=outcome.crop)
+            r = Result(task.source, task.dest, "done", notes=outcome.notes, crop=outcome.crop, frames=outcome.frames,
+                       ended_early=outcome.ended_early)
         except ModelError:
             raise  # no file can be processed without the model: the whole run stops
         except PortraitError as exc:
-            r = Result(task.source, task.dest, "failed", _strip_name(str(exc), task.source))
+            reason = _strip_name(str(exc), task.source)
+            r = Result(task.source, task.dest, "failed", reason, ended_early=reason.startswith("input ended early"))
         except (OSError, ValueError) as exc:
             r = Result(task.source, task.dest, "failed", _describe_os_error(exc))
         r.seconds = round(time.perf_counter() - start, 4)

@@ -31,10 +31,13 @@ def looks_like_photo(head: bytes) -> bool:
 
 @dataclass
 class TaskOutcome:
-    """What a finished task tells the report beyond done: notes, and a photo's crop box."""
+    """What a finished task tells the report beyond done: notes, a photo's crop box, a video's
+    frames written and whether its input ended early (--accept-truncated)."""
 
     notes: list[str] = field(default_factory=list)
     crop: dict | None = None
+    frames: int | None = None
+    ended_early: bool = False
 
 
 def run_task(task, worker) -> list[str] | TaskOutcome:
@@ -162,7 +165,7 @@ def _is_sequence_dest(dest: str) -> bool:
     return dest.endswith(("/", "\\")) or not Path(dest).suffix
 
 
-def run_video_file(task, worker) -> list[str]:
+def run_video_file(task, worker) -> TaskOutcome:
     from portraitcli.media.video import ALPHA_CONTAINERS, ImageSequenceWriter, VideoReader, VideoWriter
     from portraitcli.pipeline import run_video
 
@@ -172,7 +175,8 @@ def run_video_file(task, worker) -> list[str]:
     to_sequence = task.dest != "-" and _is_sequence_dest(task.dest)
     # blur and segment work on the decoder's own 4:2:0 planes when the file has them: no
     # colour conversion on the way in or out, and half the bytes through the pipes
-    reader = VideoReader(task.source, planar=command in PLANAR_COMMANDS and not to_sequence)
+    reader = VideoReader(task.source, planar=command in PLANAR_COMMANDS and not to_sequence,
+                         accept_truncated=s.accept_truncated)
     try:
         info = reader.info
         if to_sequence:
@@ -191,7 +195,7 @@ def run_video_file(task, worker) -> list[str]:
                     if tick is not None:
                         tick.close()
             log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
-            return notes
+            return _video_outcome(notes, reader, stats)
         ext = Path(task.dest).suffix.lower() if task.dest != "-" else "." + (s.format or s.stream_format)
         alpha_out = command == "cutout" and ext in ALPHA_CONTAINERS
         if command == "cutout" and not alpha_out:
@@ -201,8 +205,8 @@ def run_video_file(task, worker) -> list[str]:
         if task.dest == "-":
             writer = VideoWriter("-", info, channels, _encode_settings(s), audio_source=task.source,
                                  container=s.format or s.stream_format, planar=reader.planar)
-            _pump(reader, writer, worker, compositor, info)
-            return notes
+            stats = _pump(reader, writer, worker, compositor, info)
+            return _video_outcome(notes, reader, stats)
         dest = Path(task.dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(dest) as tmp:
@@ -210,9 +214,17 @@ def run_video_file(task, worker) -> list[str]:
                                  planar=reader.planar)
             stats = _pump(reader, writer, worker, compositor, info)
         log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
-        return notes
+        return _video_outcome(notes, reader, stats)
     finally:
         reader.close()
+
+
+def _video_outcome(notes: list[str], reader, stats) -> TaskOutcome:
+    """Frames written for the report; a note when the input ended early (--accept-truncated)."""
+    if reader.ended_early:
+        notes = notes + [f"input ended early: {reader.frames_read} of {reader.frames_declared or 'more'} frames "
+                         "declared; kept the frames that are there (--accept-truncated)"]
+    return TaskOutcome(notes, frames=stats.frames, ended_early=reader.ended_early)
 
 
 def _pump(reader, writer, worker, compositor, info, live=False):

@@ -211,3 +211,32 @@ def test_every_frame_out_at_1080p(tmp_path, astronaut_rgb):
         assert proc.returncode == 0, proc.stderr
         assert _decoded_frames(tmp_path / name) == 21, name
         assert probe(tmp_path / name).fps == 30
+
+
+def test_truncated_video_fails_unless_accepted(tmp_path, astronaut_rgb):
+    import json
+
+    clip = make_person_clip(tmp_path / "whole.mp4", astronaut_rgb, seconds=2, fps=15,
+                            extra_args=["-movflags", "+faststart"])
+    data = clip.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 4 // 10])  # a download or copy that stopped at 40%
+    out = tmp_path / "out"
+    proc = run_portraitcli("blur", cut, out / "cut.mp4", "--report", tmp_path / "r.json")
+    assert proc.returncode == 1, proc.stderr
+    line = proc.stderr.decode().strip().splitlines()[0]
+    assert line.startswith(f"portraitcli: {cut}: input ended early: ") and "of 30 frames declared" in line
+    assert not out.exists() or list(out.iterdir()) == []  # no short output under the final name
+    entry = json.loads((tmp_path / "r.json").read_text())["files"][0]
+    assert entry["status"] == "failed" and entry["ended_early"] is True
+    proc = run_portraitcli("blur", cut, out / "cut.mp4", "--report", tmp_path / "r.json", "--accept-truncated")
+    assert proc.returncode == 0, proc.stderr
+    assert b"input ended early" in proc.stderr
+    entry = json.loads((tmp_path / "r.json").read_text())["files"][0]
+    assert entry["status"] == "done" and entry["ended_early"] is True
+    assert 0 < entry["frames"] < 30 and _decoded_frames(out / "cut.mp4") == entry["frames"]
+    # the whole file: no word, every frame counted in the report
+    proc = run_portraitcli("blur", clip, out / "whole.mp4", "--report", tmp_path / "r.json")
+    assert proc.returncode == 0 and b"ended early" not in proc.stderr
+    entry = json.loads((tmp_path / "r.json").read_text())["files"][0]
+    assert entry["ended_early"] is False and entry["frames"] == 30 == _decoded_frames(out / "whole.mp4")

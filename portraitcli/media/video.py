@@ -43,6 +43,11 @@ STREAM_FORMATS = {"nut": "nut", "matroska": "matroska", "mkv": "matroska", "mpeg
                   "ts": "mpegts", "webm": "webm", "mov": "mov", "mp4": "mp4"}
 
 
+# what ffmpeg's demuxers say when a file stops before the data its headers declare
+# (mov/mp4 and Matroska/WebM), at the end of their log line
+TRUNCATION_WORDS = (": partial file", "File ended prematurely")
+
+
 def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
@@ -206,6 +211,7 @@ class FFmpegProcess:
         self.tail: collections.deque[str] = collections.deque(maxlen=40)
         self.banner: list[str] = []
         self.banner_done = threading.Event()
+        self.said_truncated = False  # ffmpeg found the input shorter than its container declares
         self.proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
                                      pass_fds=pass_fds, start_new_session=False)
         self._thread = threading.Thread(target=self._drain, daemon=True)
@@ -214,6 +220,8 @@ class FFmpegProcess:
     def _drain(self):
         for raw in iter(self.proc.stderr.readline, b""):
             line = raw.decode("utf-8", "replace").rstrip()
+            if line.endswith(TRUNCATION_WORDS):
+                self.said_truncated = True
             if not self.banner_done.is_set():
                 self.banner.append(line)
                 if line.startswith(("Stream mapping", "Output #", "Press [q]")) or len(self.banner) > 400:
@@ -251,8 +259,12 @@ class VideoReader:
     """
 
     def __init__(self, source: str | Path, audio_fd: int | None = None, stdin_head: bytes | None = None,
-                 planar: bool = False):
+                 planar: bool = False, accept_truncated: bool = False):
         self.source = str(source)
+        # a file that ends before its declared length fails (InputError) unless accepted; then
+        # ended_early says so once every frame has been read
+        self.accept_truncated = accept_truncated
+        self.ended_early = False
         self.is_stream = self.source == "-"
         exe = ffmpeg_exe()
         if not self.is_stream:
@@ -312,6 +324,19 @@ class VideoReader:
         if rc != 0:
             raise ExternalToolError(f"{self.source}: decoding stopped after {self.frames_read} frames "
                                     f"({self.process.error_text()})")
+        if self.process.said_truncated and not self.is_stream:
+            self.ended_early = True
+            if not self.accept_truncated:
+                raise InputError(f"{self.source}: input ended early: {self.frames_read} of "
+                                 f"{self.frames_declared or 'more'} frames declared (truncated file?); "
+                                 "--accept-truncated keeps the frames that are there")
+
+    @property
+    def frames_declared(self) -> int | None:
+        """Frames the container says the video has (its duration at its frame rate)."""
+        if not self.info.duration or not self.info.fps:
+            return None
+        return int(round(self.info.duration * self.info.fps))
 
     def close(self):
         self.process.kill()
