@@ -22,7 +22,7 @@ from typing import Iterator
 
 from portraitcli.errors import InputError, ModelError, PortraitError
 from portraitcli.media import RAW_EXTENSIONS
-from portraitcli.media.atomic import TEMP_MARK
+from portraitcli.media.atomic import SEQUENCE_MARK, TEMP_MARK
 from portraitcli.options import Settings
 
 log = logging.getLogger("portraitcli")
@@ -78,10 +78,19 @@ def kind_of(path: Path) -> str | None:
 
 
 def default_extension(command: str, kind: str, source: Path, fmt: str | None) -> str:
-    """Output extension in folder mode; '' means a folder (a video as an image sequence)."""
+    """Output extension in folder mode; '' means a folder (a video as an image sequence).
+    --format applies to the inputs it fits: a photo format to photos (png also makes each
+    video a PNG sequence), a video format to videos; the others keep their default."""
+    from portraitcli.media.video import VIDEO_EXTENSIONS
+
     if fmt:
         ext = "." + fmt.lower().lstrip(".")
-        return "" if kind == "video" and ext in PHOTO_EXTENSIONS else ext
+        if kind == "photo" and ext in PHOTO_EXTENSIONS:
+            return ext
+        if kind == "video" and ext == ".png":
+            return ""
+        if kind == "video" and ext in VIDEO_EXTENSIONS:
+            return ext
     if kind == "photo":
         ext = source.suffix.lower()
         if ext in RAW_EXTENSIONS:
@@ -142,8 +151,9 @@ def _safe_join(dest_root: Path, relative: Path) -> Path:
     return out
 
 
-def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | Result]:
-    """Yield a Task per input (or a failed Result for inputs that cannot even be planned)."""
+def plan(sources: list[str], dest: str, settings: Settings, ignored: dict | None = None) -> Iterator[Task | Result]:
+    """Yield a Task per input (or a failed Result for inputs that cannot even be planned).
+    ignored, when given, counts the files in SRC folders that are not media, by extension."""
     command = settings.render.command
     fmt = settings.format
     if not sources:
@@ -177,7 +187,7 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
     if one_file and kind_of(Path(expanded[0][0])) == "video":
         src = Path(expanded[0][0])
         out = _single_video_dest(src, dest, command, fmt)
-        task = _task_for(src, Path(out), command, settings)
+        task = _refuse_input_as_dest(_task_for(src, Path(out), command, settings))
         if isinstance(task, Task):
             task.dest = out  # keeps the trailing separator that marks an image sequence
         yield task
@@ -185,10 +195,13 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
     single = one_file and not dest_is_folder
     if single:
         src = Path(expanded[0][0])
-        yield _task_for(src, dest_path, command, settings)
+        yield _refuse_input_as_dest(_task_for(src, dest_path, command, settings))
         return
     if dest_path.exists() and not dest_path.is_dir():
         raise UsageError(f"{dest}: several inputs need a folder as DEST")
+    if not dest_path.exists() and not dest_is_folder and _names_a_media_file(dest) and expanded:
+        raise UsageError(f"{dest}: several inputs (or a folder) need a folder as DEST, not a file name; "
+                         f"give a folder ({dest_path.with_suffix('')}{os.sep} or an existing one)")
     dest_real = os.path.realpath(dest_path)
     for s, _ in expanded:
         if os.path.isdir(s) and os.path.realpath(s) == dest_real:
@@ -201,8 +214,12 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
             # DEST inside SRC: its folder counts as seen, so a re-run never takes outputs for inputs
             for f in _walk(src, {dest_real}):
                 item = mirrored_task(src, f, dest_path, settings)
-                if item is not None:  # not media: folders hold sidecars, notes, thumbnails
-                    yield _unique(item, planned)
+                if item is None:  # not media: folders hold sidecars, notes, thumbnails
+                    if ignored is not None and f.name != SEQUENCE_MARK:
+                        ext = f.suffix.lower() or "(no extension)"
+                        ignored[ext] = ignored.get(ext, 0) + 1
+                    continue
+                yield _unique(item, planned)
         else:
             k = kind_of(src) or "photo"
             ext = default_extension(command, k, src, fmt)
@@ -248,6 +265,27 @@ def mirrored_task(root: Path, f: Path, dest_root: Path, settings: Settings) -> T
     return _task_for(f, out, settings.render.command, settings)
 
 
+def _names_a_media_file(dest: str) -> bool:
+    from portraitcli.media.video import is_video_path
+
+    suffix = Path(dest).suffix.lower()
+    return suffix in PHOTO_EXTENSIONS or suffix in RAW_EXTENSIONS or is_video_path(Path(dest))
+
+
+def _refuse_input_as_dest(task: Task | Result) -> Task | Result:
+    """One input whose DEST is the input itself is a usage error (exit 2), as cp's is."""
+    if isinstance(task, Result) and task.reason.startswith("DEST is the input itself"):
+        raise UsageError(f"{task.input}: DEST is the input itself: refusing to overwrite an input")
+    return task
+
+
+def ignored_note(ignored: dict) -> str:
+    """'3 files (2 .txt, 1 .tga)' for files portraitcli does not read."""
+    total = sum(ignored.values())
+    kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(ignored.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{total} file{'s' if total != 1 else ''} ({kinds})"
+
+
 def _single_video_dest(src: Path, dest: str, command: str, fmt: str | None) -> str:
     """Where one video goes, by cp's rules. An existing folder receives the output inside it
     (never replaced); a PNG sequence is asked for by a DEST that does not exist yet and ends in
@@ -261,6 +299,11 @@ def _single_video_dest(src: Path, dest: str, command: str, fmt: str | None) -> s
         return os.path.join(dest, src.stem + ext) if ext else os.path.join(dest, src.stem, "")
     if dest.endswith(("/", "\\")) or (not Path(dest).suffix and not os.path.exists(dest)):
         return os.path.join(dest, "")
+    from portraitcli.media.video import is_video_path
+
+    if not is_video_path(Path(dest)) and dest != STDIO:
+        raise UsageError(f"{dest}: a video cannot be written as {Path(dest).suffix or 'this'}; use .mp4, .mov, .mkv "
+                         f"or .webm, or a folder name ending in {os.sep} for a PNG sequence")
     return dest
 
 
@@ -531,6 +574,15 @@ class Batch:
         for r in self.results:
             c[r.status] += 1
         return c
+
+    def skipped_note(self) -> str | None:
+        """Outputs skipped because they exist: named for one, counted for a batch."""
+        exists = [r for r in self.results if r.status == "skipped" and r.reason.startswith("output exists")]
+        if not exists:
+            return None
+        if len(exists) == 1:
+            return f"{exists[0].output} exists; --overwrite replaces it"
+        return f"{len(exists)} outputs exist and were skipped (first: {exists[0].output}); --overwrite replaces them"
 
     def summary(self) -> str:
         c = self.counts()

@@ -214,7 +214,7 @@ def run_video_file(task, worker) -> TaskOutcome:
                                  planar=reader.planar)
             stats = _pump(reader, writer, worker, compositor, info)
         log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
-        return _video_outcome(notes, reader, stats)
+        return _video_outcome(notes + writer.notes, reader, stats)
     finally:
         reader.close()
 
