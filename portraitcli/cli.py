@@ -118,7 +118,8 @@ def common_options(func):
                      help="Output format in folder mode (jpg, png, tiff, webp, avif, heic, mp4, mov, webm...) or for '-' "
                           "(stream: nut, matroska, mpegts)."),
         click.option("--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them)."),
-        click.option("-j", "--jobs", type=click.IntRange(0), default=0, show_default="all cores",
+        click.option("-j", "--jobs", type=click.IntRange(0), default=0,
+                     show_default="all cores, fewer if the largest photos would not fit in the memory available",
                      help="Photos processed in parallel."),
         click.option("--model", type=click.Path(dir_okay=False), help="Another ONNX model of the same interface."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "coreml", "dml"]), default="auto",

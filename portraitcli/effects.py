@@ -10,7 +10,7 @@ import math
 import cv2
 import numpy as np
 
-from portraitcli.frames import colour_pyramid, halve, peak, pyramid_of
+from portraitcli.frames import colour_pyramid, halve, peak, pyramid_of, row_bands, upsample_rows
 
 # --------------------------------------------------------------------------- dtype helpers
 
@@ -25,7 +25,12 @@ def from_float(x: np.ndarray, dtype) -> np.ndarray:
     if dtype == np.float32:
         return np.clip(x, 0, 1)
     top = peak(dtype)
-    return np.clip(x * top + 0.5, 0, top).astype(dtype)
+    if x.ndim < 2 or len(bands := list(row_bands(*x.shape[:2]))) == 1:
+        return np.clip(x * top + 0.5, 0, top).astype(dtype)
+    out = np.empty(x.shape, dtype)
+    for rows in bands:  # a big photo: no full-size float temporaries
+        out[rows] = np.clip(x[rows] * top + 0.5, 0, top)
+    return out
 
 
 # Rows per band when compositing: small enough that a band's pixels stay in cache.
@@ -86,7 +91,9 @@ def parse_colour(text: str) -> tuple[int, int, int]:
 
 def solid(colour: tuple[int, int, int], height: int, width: int, dtype) -> np.ndarray:
     value = np.array(colour, np.float32) / 255.0
-    return from_float(np.broadcast_to(value, (height, width, 3)).copy(), dtype)
+    out = np.empty((height, width, 3), np.dtype(dtype))
+    out[...] = from_float(value[None, None], dtype)  # one pixel converted, then filled (no float image)
+    return out
 
 
 def fit_background(background: np.ndarray, height: int, width: int, mode: str = "cover") -> np.ndarray:
@@ -159,11 +166,19 @@ class ForegroundEstimate:
 
     def foreground(self, rgb: np.ndarray, extra_correction: np.ndarray | None = None) -> np.ndarray:
         """Full-resolution float32 F: the photo plus the upsampled colour correction."""
+        width, height = self.full_size
+        return self.foreground_rows(rgb, slice(0, height), extra_correction)
+
+    def foreground_rows(self, rgb: np.ndarray, rows: slice,
+                        extra_correction: np.ndarray | None = None) -> np.ndarray:
+        """F for a band of rows only (big photos go band by band: a full-size float F is 12
+        bytes a pixel)."""
         correction = self.fore - self.image
         if extra_correction is not None:
             correction = correction + extra_correction
-        correction = cv2.resize(correction, self.full_size, interpolation=cv2.INTER_LINEAR)
-        return np.clip(to_float(rgb[:, :, :3]) + correction, 0, 1)
+        width, height = self.full_size
+        correction = upsample_rows(correction, width, height, rows)
+        return np.clip(to_float(rgb[rows, :, :3]) + correction, 0, 1)
 
 
 def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -315,14 +330,23 @@ def replace_background(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarra
         light = cv2.GaussianBlur(new_small, (0, 0), sigma) - cv2.GaussianBlur(estimate.back, (0, 0), sigma)
         edge = (estimate.alpha * (1 - estimate.alpha) * 4)[:, :, None]
         light = edge_match * edge * light
-    fore = estimate.foreground(rgb, light)
-    return composite(from_float(fore, rgb.dtype), np.ascontiguousarray(background), alpha)
+    out = np.array(background, copy=True, order="C")
+    height, width = alpha.shape
+    for rows in row_bands(height, width):  # one band unless the photo is big
+        fore = from_float(estimate.foreground_rows(rgb, rows, light), rgb.dtype)
+        out[rows] = composite(fore, out[rows], alpha[rows], reuse_back=True)
+    return out
 
 
 def cutout(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """RGBA: the decontaminated person with alpha, in the frame's dtype."""
-    fore = estimate_foreground(rgb, alpha)
-    return np.dstack([from_float(fore, rgb.dtype), from_float(alpha, rgb.dtype)])
+    estimate = ForegroundEstimate(rgb, alpha)
+    height, width = alpha.shape
+    out = np.empty((height, width, 4), rgb.dtype)
+    for rows in row_bands(height, width):  # one band unless the photo is big
+        out[rows, :, :3] = from_float(estimate.foreground_rows(rgb, rows), rgb.dtype)
+        out[rows, :, 3] = from_float(alpha[rows], rgb.dtype)
+    return out
 
 
 def flatten(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:

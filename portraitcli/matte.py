@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from portraitcli.frames import I420, colour_pyramid, peak
+from portraitcli.frames import I420, colour_pyramid, peak, row_bands, upsample_rows
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ def sharpen(prob: np.ndarray, gain: float) -> np.ndarray:
 
 def _guide(frame, width: int, height: int):
     """frame: I420, an RGB or grey array, or a Pyramid of one -> (working-resolution guide: float32
-    RGB in [0, 1], or one grey plane; the full-resolution luma plane; its scale and black level
-    to [0, 1] grey)."""
+    RGB in [0, 1], or one grey plane; the full-resolution image the luma comes from (a grey plane
+    or RGB, see _luma); its scale and black level to [0, 1] grey)."""
     if isinstance(frame, I420):
         small = np.multiply(frame.small_rgb(width, height), np.float32(1 / 255), dtype=np.float32)
         return small, frame.y, _Y_SCALE, _Y_BLACK
@@ -80,7 +80,12 @@ def _guide(frame, width: int, height: int):
     unit = 1.0 / peak(image.dtype)
     # (resizing 8-bit pixels is far cheaper than a float copy)
     small = np.multiply(levels.shrink(width, height), np.float32(unit), dtype=np.float32)
-    return small, image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), unit, 0.0
+    return small, image, unit, 0.0
+
+
+def _luma(image: np.ndarray, rows: slice) -> np.ndarray:
+    part = image[rows]
+    return part if part.ndim == 2 else cv2.cvtColor(part, cv2.COLOR_RGB2GRAY)
 
 
 def _fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float):
@@ -127,9 +132,10 @@ def _fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float):
     return a, box(b)
 
 
-def refine(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT) -> np.ndarray:
+def refine(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT, out: np.ndarray | None = None) -> np.ndarray:
     """prob: model output (any size); frame: the full-resolution RGB (8/16-bit or float), grey
-    plane, a Pyramid of either, or an I420 frame -> float32 HxW alpha in [0, 1]."""
+    plane, a Pyramid of either, or an I420 frame -> float32 HxW alpha in [0, 1], written into
+    out when given (e.g. a region of a larger alpha)."""
     height, width = frame.shape[:2]
     scale = min(1.0, fit.side / max(height, width))
     radius = max(1, round(fit.side / 64))
@@ -152,20 +158,30 @@ def refine(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT) -> np.ndarray:
     stretch = 1.0 / (1.0 - 2 * SNAP)
     b = (b - a * np.float32(luma_black * luma_scale) - np.float32(SNAP)) * np.float32(stretch)
     a = a * np.float32(stretch * luma_scale)
-    if scale < 1:
-        a = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
-        b = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR)
-    # alpha = a * luma + b at full resolution, in two OpenCV passes with no float copy of the
-    # luma, written over a (no new full-size buffer: 12 MP refinement 57 -> 49 ms)
-    alpha = cv2.multiply(a, luma, dst=a, dtype=cv2.CV_32F)
-    cv2.add(alpha, b, dst=alpha)
-    return np.clip(alpha, 0.0, 1.0, out=alpha)
+    bands = list(row_bands(height, width))
+    if out is None and len(bands) > 1:
+        out = np.empty((height, width), np.float32)
+    # big photos go band by band: a and b are never made at full size (8 bytes a pixel)
+    for rows in bands:
+        a_rows = upsample_rows(a, width, height, rows) if scale < 1 else a[rows]
+        b_rows = upsample_rows(b, width, height, rows) if scale < 1 else b[rows]
+        # alpha = a * luma + b at full resolution, in two OpenCV passes with no float copy of
+        # the luma, written over a (no new full-size buffer: 12 MP refinement 57 -> 49 ms)
+        alpha = cv2.multiply(a_rows, _luma(luma, rows), dst=a_rows, dtype=cv2.CV_32F)
+        cv2.add(alpha, b_rows, dst=alpha)
+        np.clip(alpha, 0.0, 1.0, out=alpha if out is None else out[rows])
+    return alpha if out is None else out
 
 
-def full_resolution(prob: np.ndarray, frame, refine_edges: bool = True, video: bool = False) -> np.ndarray:
+def full_resolution(prob: np.ndarray, frame, refine_edges: bool = True, video: bool = False,
+                    out: np.ndarray | None = None) -> np.ndarray:
     """The one place that turns a model probability into a full-resolution alpha.
-    frame: the RGB array (or a Pyramid of it), or an I420 video frame."""
+    frame: the RGB array (or a Pyramid of it), or an I420 video frame. out: where to write it."""
     if refine_edges:
-        return refine(prob, frame, VIDEO_FIT if video else PHOTO_FIT)
+        return refine(prob, frame, VIDEO_FIT if video else PHOTO_FIT, out)
     height, width = frame.shape[:2]
-    return np.clip(upsample(prob.astype(np.float32), width, height), 0.0, 1.0)
+    alpha = np.clip(upsample(prob.astype(np.float32), width, height), 0.0, 1.0)
+    if out is None:
+        return alpha
+    out[...] = alpha
+    return out

@@ -124,14 +124,20 @@ def run_photo(task, worker, data: bytes | None = None) -> list[str]:
         fmt = photo_io.format_for(Path(task.dest))
     pixels = Pyramid(photo.rgb)
     alpha = worker.segmenter.matte(pixels)
+    if s.render.command != "blur":
+        pixels.release_halvings()  # only the blur reuses them
     out, notes, cropped = photo_output(photo, pixels, alpha, worker, fmt)
+    # Big photos: the encoder makes its own copy of the output, so the source pixels, their
+    # halvings and the matte go first (a 48 MP photo: 8 bytes a pixel less at that peak).
+    meta = photo.without_pixels()
+    del photo, pixels, alpha
     if task.dest == "-":
-        sys.stdout.buffer.write(photo_io.encode_photo(out, fmt, photo, s.quality))
+        sys.stdout.buffer.write(photo_io.encode_photo(out, fmt, meta, s.quality))
         sys.stdout.buffer.flush()
     else:
         dest = Path(task.dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        photo_io.write_photo(dest, out, fmt, photo, s.quality)
+        photo_io.write_photo(dest, out, fmt, meta, s.quality)
     return TaskOutcome(notes, cropped)
 
 

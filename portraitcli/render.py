@@ -59,7 +59,8 @@ class BackgroundSource:
             key = ("image", height, width, np.dtype(dtype).str, fit)
             if key not in self._cache:
                 fitted = effects.fit_background(self.image, height, width, fit)
-                self._cache = {key: effects.from_float(effects.to_float(fitted), dtype)}
+                same = fitted.dtype == np.dtype(dtype)  # (no float round trip of a whole photo)
+                self._cache = {key: fitted if same else effects.from_float(effects.to_float(fitted), dtype)}
             return self._cache[key]
         frame = self.video.frame(index)
         fitted = effects.fit_background(frame, height, width, fit)

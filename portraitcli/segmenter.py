@@ -46,7 +46,8 @@ def photo_alpha(frame, probability, refine: bool = True, focus: bool = True) -> 
     top, bottom, left, right = box
     image = frame.image if isinstance(frame, Pyramid) else frame
     crop = np.ascontiguousarray(image[top:bottom, left:right])
-    alpha[top:bottom, left:right] = full_resolution(probability(crop), crop, refine)
+    # written straight into its region: no second alpha of the crop's size (big photos)
+    full_resolution(probability(crop), crop, refine, out=alpha[top:bottom, left:right])
     return alpha
 
 
