@@ -7,6 +7,7 @@ from PIL import Image
 
 from portraitcli import jobs
 from portraitcli.options import RenderOptions, Settings
+from tests.conftest import ROOT
 
 
 def test_folder_listing_is_lazy(tmp_path, monkeypatch, astronaut_rgb):
@@ -112,28 +113,15 @@ def test_default_jobs_stay_within_the_memory_big_photos_need(tmp_path, astronaut
     assert run(3 * 2**29, explicit_jobs=2)[0] == 2
 
 
-# VmHWM, not getrusage's ru_maxrss: that one also counts the parent's memory at the fork
-PEAK_RSS = """
-import runpy, sys
-sys.argv = ["portraitcli", *sys.argv[1:]]
-try:
-    runpy.run_module("portraitcli", run_name="__main__")
-except SystemExit as exc:
-    assert not exc.code, exc.code
-status = open("/proc/self/status").read()
-print(int(status.split("VmHWM:")[1].split()[0]) * 1024)
-"""
-
-
-def test_big_photo_cutout_and_blur_peak_memory(tmp_path, astronaut_rgb):
+def test_big_photo_cutout_and_blur_peak_memory(tmp_path, astronaut_rgb, monkeypatch):
     """Memory per pixel of a big photo, above the process's own (interpreter, model): a full-size
     float copy of the photo is 12 bytes a pixel, and cutout used to hold several (46 bytes a
     pixel here). At 18 MP the working-resolution buffers still add a few bytes a pixel; at 48 MP
     the whole process peaks at 15.6 (bench/photo_memory.py)."""
-    import subprocess
-    import sys
-
     import cv2
+
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    from photo_memory import peak_rss  # the benchmark's own measure: the process's VmHWM
 
     big = tmp_path / "big.jpg"
     width, height = 5000, 3600  # 18 MP: past the size where the work goes in bands
@@ -142,10 +130,7 @@ def test_big_photo_cutout_and_blur_peak_memory(tmp_path, astronaut_rgb):
     cv2.imwrite(str(tiny), astronaut_rgb[:64, :64])
 
     def peak(*args) -> int:
-        proc = subprocess.run([sys.executable, "-c", PEAK_RSS, *map(str, args)], capture_output=True, text=True,
-                              timeout=300)
-        assert proc.returncode == 0, proc.stderr
-        return int(proc.stdout.split()[-1])
+        return peak_rss(ROOT, [str(a) for a in args])
 
     for command, ext in (("cutout", ".png"), ("blur", ".jpg")):
         base = peak(command, "-q", tiny, tmp_path / f"tiny_{command}{ext}")
