@@ -18,7 +18,7 @@ from portraitcli import __version__
 EXIT_CODES = """\b
 Exit codes:
   0    all inputs done (or skipped)
-  1    some inputs failed (each reported on one line)
+  1    some inputs failed (each reported on one line), or nothing to process
   2    usage error
   130  interrupted (Ctrl-C, SIGTERM, SIGHUP); re-run to resume, finished outputs are skipped"""
 
