@@ -59,11 +59,11 @@ def test_terminal_on_stdin_is_refused_at_once(tmp_path):
 def test_folder_with_nothing_readable_says_what_it_ignored(tmp_path, photos):
     odd = tmp_path / "odd"
     odd.mkdir()
-    for name in ("x.tga", "y.avif", "notes.txt", "more.txt"):
+    for name in ("x.tga", "y.xcf", "notes.txt", "more.txt"):
         (odd / name).write_bytes(b"not media")
     proc = run_portraitcli("blur", odd, tmp_path / "o1")
     assert proc.returncode == 1
-    assert "nothing to process" in _err(proc) and "4 files (2 .txt, 1 .avif, 1 .tga)" in _err(proc)
+    assert "nothing to process" in _err(proc) and "4 files (2 .txt, 1 .tga, 1 .xcf)" in _err(proc)
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = run_portraitcli("blur", empty, tmp_path / "o2")
