@@ -72,7 +72,7 @@ def test_folder_with_nothing_readable_says_what_it_ignored(tmp_path, photos):
     (odd / "a.jpg").write_bytes(photos[0].read_bytes())
     proc = run_portraitcli("blur", odd, tmp_path / "o3")
     assert proc.returncode == 0, proc.stderr
-    assert "ignored 4 files (2 .txt, 1 .avif, 1 .tga)" in _err(proc) and (tmp_path / "o3" / "a.jpg").is_file()
+    assert "ignored 4 files (2 .txt, 1 .tga, 1 .xcf)" in _err(proc) and (tmp_path / "o3" / "a.jpg").is_file()
 
 
 def test_several_inputs_into_a_file_name_is_a_usage_error(tmp_path, photos):
