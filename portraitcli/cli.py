@@ -18,16 +18,30 @@ from portraitcli import __version__
 EXIT_CODES = """\b
 Exit codes:
   0    all inputs done (or skipped)
-  1    some inputs failed (each reported on one line)
+  1    some inputs failed (each reported on one line), or nothing to process
   2    usage error
-  130  interrupted (Ctrl-C); re-run to resume, finished outputs are skipped"""
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); re-run to resume, finished outputs are skipped"""
 
 CONFIG_PATH = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "portraitcli" / "config.toml"
 
 
+CONFIG_COMMANDS = ("segment", "blur", "replace-bg", "cutout", "info")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")
+# what --format may name: photo formats, video containers, and stream formats for '-'
+OUTPUT_FORMATS = ("jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp", "heic", "heif", "avif", "mp4", "m4v", "mov", "mkv", "webm", "avi",
+                  "nut", "matroska", "mpegts", "ts")
+
+
 def load_config() -> dict:
-    """Defaults from config.toml: top-level keys apply to every command, [blur] etc. to one."""
-    path = Path(os.environ.get("PORTRAITCLI_CONFIG", CONFIG_PATH))
+    """Defaults from config.toml: top-level keys apply to every command, [blur] etc. to one.
+    Unknown keys and bad values are usage errors that name the file, the key and what is valid;
+    so are PORTRAITCLI_<COMMAND>_<OPTION> variables."""
+    _check_environment()
+    named = os.environ.get("PORTRAITCLI_CONFIG")
+    path = Path(named or CONFIG_PATH)
+    if named and not path.is_file():
+        raise click.UsageError(f"PORTRAITCLI_CONFIG={named}: no such config file")
     if not path.is_file():
         return {}
     import tomllib
@@ -37,8 +51,63 @@ def load_config() -> dict:
     except (tomllib.TOMLDecodeError, OSError) as exc:
         raise click.UsageError(f"{path}: bad config file ({exc})") from None
     shared = {k.replace("-", "_"): v for k, v in data.items() if not isinstance(v, dict)}
-    return {cmd: {**shared, **{k.replace("-", "_"): v for k, v in data.get(cmd, {}).items()}}
-            for cmd in ("segment", "blur", "replace-bg", "cutout", "info")}
+    shared = {_PARAM_NAMES.get(k, k): v for k, v in shared.items()}
+    for table, body in data.items():
+        if isinstance(body, dict) and table not in CONFIG_COMMANDS:
+            raise click.UsageError(f"{path}: unknown table [{table}] (valid: {', '.join(CONFIG_COMMANDS)})")
+    every = {name for cmd in CONFIG_COMMANDS for name in _option_params(cmd)}
+    for key, value in shared.items():
+        if key not in every:
+            raise click.UsageError(f"{path}: unknown key {key!r} (valid: {_spelt(every)})")
+        for cmd in CONFIG_COMMANDS:
+            if key in _option_params(cmd):
+                _check_value(_option_params(cmd)[key], value, f"{path}: {key}")
+    config = {}
+    for cmd in CONFIG_COMMANDS:
+        own = {k.replace("-", "_"): v for k, v in data.get(cmd, {}).items()}
+        own = {_PARAM_NAMES.get(k, k): v for k, v in own.items()}
+        params = _option_params(cmd)
+        for key, value in own.items():
+            if key not in params:
+                raise click.UsageError(f"{path}: [{cmd}] unknown key {key!r} (valid: {_spelt(params)})")
+            _check_value(params[key], value, f"{path}: [{cmd}] {key}")
+        config[cmd] = {**shared, **own}
+    return config
+
+
+_PARAM_NAMES = {"format": "fmt", "json": "as_json", "as": "dest_ext"}  # config keys as the options are spelt
+
+
+def _spelt(names) -> str:
+    spelling = {v: k for k, v in _PARAM_NAMES.items()}
+    return ", ".join(sorted(spelling.get(n, n) for n in names))
+
+
+def _option_params(command: str) -> dict:
+    """A command's options by the name config keys use (strength, edge_match...)."""
+    return {p.name: p for p in cli.commands[command].params if isinstance(p, click.Option)}
+
+
+def _check_value(param, value, where: str) -> None:
+    try:
+        param.type.convert(value, param, None)
+    except click.BadParameter as exc:
+        raise click.UsageError(f"{where} = {value!r}: {exc.message}") from None
+
+
+def _check_environment() -> None:
+    """PORTRAITCLI_BLUR_STRENGHT=2 is a typo, not a setting to ignore."""
+    for var, value in os.environ.items():
+        for cmd in CONFIG_COMMANDS:
+            prefix = f"PORTRAITCLI_{cmd.upper().replace('-', '_')}_"
+            if not var.startswith(prefix):
+                continue
+            params = _option_params(cmd)
+            key = var[len(prefix):].lower()
+            if key not in params:
+                valid = ", ".join(prefix + k.upper() for k in sorted(params))
+                raise click.UsageError(f"{var}: unknown variable (valid: {valid})")
+            _check_value(params[key], value, var)
 
 
 def common_options(func):
@@ -49,7 +118,8 @@ def common_options(func):
                      help="Output format in folder mode (jpg, png, tiff, webp, avif, heic, mp4, mov, webm...) or for '-' "
                           "(stream: nut, matroska, mpegts)."),
         click.option("--overwrite", is_flag=True, help="Replace outputs that already exist (default: skip them)."),
-        click.option("-j", "--jobs", type=click.IntRange(0), default=0, show_default="all cores",
+        click.option("-j", "--jobs", type=click.IntRange(0), default=0,
+                     show_default="all cores, fewer if the largest photos would not fit in the memory available",
                      help="Photos processed in parallel."),
         click.option("--model", type=click.Path(dir_okay=False), help="Another ONNX model of the same interface."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "coreml", "dml"]), default="auto",
@@ -92,11 +162,15 @@ def common_options(func):
                      help="Camera RAW: use the embedded JPEG preview instead of developing the RAW "
                           "(many times faster; the camera's own rendering and size)."),
         click.option("--crf", type=click.IntRange(0, 63), default=20, show_default=True, help="Video quality (lower is better)."),
-        click.option("--preset", default="veryfast", show_default=True, help="x264 preset for video outputs."),
+        click.option("--preset", type=click.Choice(X264_PRESETS), default="veryfast", show_default=True,
+                     metavar="PRESET", help="x264 preset for video outputs."),
         click.option("--codec", help="Video codec (default from DEST: H.264 mp4, ProRes 4444 mov for cutouts, VP9 webm)."),
         click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP/AVIF/HEIC quality."),
         click.option("--max-pixels", type=click.IntRange(1), default=89_478_485, show_default=True,
                      help="Refuse larger images (decompression-bomb guard)."),
+        click.option("--accept-truncated", is_flag=True,
+                     help="Process a video that ends before its declared length (a cut download or copy) "
+                          "instead of failing it; the report marks it."),
         click.option("--preview", is_flag=True, help="Show live results in a window (needs a display)."),
         click.option("--report", type=click.Path(dir_okay=False), help="Write a JSON report of every input."),
         click.option("--sheet", type=click.Path(dir_okay=False),
@@ -122,8 +196,13 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
 
     if len(paths) < 2:
         raise click.UsageError("give at least one SRC and a DEST (use '-' for stdin/stdout)")
+    if "-" in paths[:-1] and sys.stdin.isatty():
+        raise click.UsageError("SRC '-' reads stdin, which is a terminal: redirect or pipe a file in "
+                               f"(portraitcli {command} - {paths[-1]} < FILE), or give the file's path")
     setup_logging(kw["verbose"], kw["quiet"], kw["debug"])
     fmt = kw["fmt"]
+    if fmt and fmt.lower().lstrip(".") not in OUTPUT_FORMATS:
+        raise click.UsageError(f"--format {fmt}: unknown format (valid: {', '.join(OUTPUT_FORMATS)})")
     render = RenderOptions(command=command, feather=kw["feather"], shift=kw["shift"], threshold=kw["threshold"],
                            **render_extra)
     try:
@@ -141,7 +220,7 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
                         max_pixels=kw["max_pixels"], crf=kw["crf"], preset=kw["preset"], codec=kw["codec"],
                         preview=kw["preview"], dry_run=kw["dry_run"], crop=kw["crop"], crop_margin=kw["margin"],
                         crop_aspect=aspect, crop_pad=kw["pad"], raw_space=kw["raw_space"],
-                        raw_preview=kw["raw_preview"])
+                        raw_preview=kw["raw_preview"], accept_truncated=kw["accept_truncated"])
     execute(settings, list(paths[:-1]), paths[-1], kw)
 
 
@@ -151,18 +230,32 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
 
     if settings.model or settings.precision != "fp32" or settings.device not in ("auto", "cpu"):
         _check_model(settings)
+    if settings.codec:
+        _check_codec(settings.codec)
     _check_render_options(settings)
     progress = not kw["quiet"] and sys.stderr.isatty() and dest != "-" and not kw.get("watch")
     batch = jobs.Batch(settings, progress=progress, report_path=kw["report"])
+    ignored: dict[str, int] = {}
     try:
         if kw.get("watch"):
             code = jobs.watch(sources, dest, settings, batch, echo=(lambda message: None) if kw["quiet"] else None)
         else:
-            code = batch.run(jobs.plan(sources, dest, settings))
+            code = batch.run(jobs.plan(sources, dest, settings, ignored))
     except jobs.UsageError as exc:
         raise click.UsageError(str(exc)) from None
     except PortraitError as exc:
         raise click.ClickException(str(exc)) from None
+    if not batch.results and not batch.interrupted and not kw.get("watch"):
+        what = f"only {jobs.ignored_note(ignored)} it does not read" if ignored else "no files"
+        click.echo(f"portraitcli: {', '.join(sources)}: nothing to process ({what}; photos: "
+                   f"{' '.join(sorted(jobs.PHOTO_EXTENSIONS))}; videos: .mp4 .mov .mkv .webm ...)", err=True)
+        sys.exit(jobs.EXIT_FAILED)
+    if ignored and not kw["quiet"]:
+        click.echo(f"portraitcli: ignored {jobs.ignored_note(ignored)}: not photos or videos portraitcli reads",
+                   err=True)
+    skipped = batch.skipped_note()
+    if skipped and not kw["quiet"]:
+        click.echo(f"portraitcli: {skipped}", err=True)
     if kw.get("sheet") and not settings.dry_run:
         from portraitcli.sheet import make_sheet
 
@@ -187,6 +280,21 @@ def _check_model(settings) -> None:
         PortraitModel(settings.model, device=settings.device, threads=1, precision=settings.precision)
     except ModelError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _check_codec(codec: str) -> None:
+    """--codec must name a video encoder of the bundled ffmpeg: found before any work."""
+    import subprocess
+
+    from portraitcli.media.video import ffmpeg_exe
+
+    listing = subprocess.run([ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True).stdout
+    video = [ln.split()[1] for ln in listing.splitlines() if ln.startswith(" V") and len(ln.split()) > 1]
+    if codec not in video:
+        common = [c for c in ("libx264", "libx265", "libvpx-vp9", "prores_ks", "ffv1", "libaom-av1", "mpeg4")
+                  if c in video]
+        raise click.UsageError(f"--codec {codec}: not a video encoder of the bundled ffmpeg (valid: "
+                               f"{', '.join(common)} and the other video encoders `ffmpeg -encoders` lists)")
 
 
 def _check_render_options(settings) -> None:
@@ -300,9 +408,21 @@ def info(files, dest_ext, as_json, runtime):
     sys.exit(1 if failed else 0)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
     """Entry point: one-line errors, exit codes as documented, tracebacks only with --debug."""
     debug = "--debug" in sys.argv
+    import signal
+
+    # kill, docker stop, CI time-outs, systemd and a closed terminal stop us like Ctrl-C does:
+    # children stopped, temporaries removed, exit 130 (a signal ignored on entry, as under
+    # nohup, stays ignored)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) != signal.SIG_IGN:
+            signal.signal(sig, _interrupt)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

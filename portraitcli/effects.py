@@ -10,7 +10,7 @@ import math
 import cv2
 import numpy as np
 
-from portraitcli.frames import colour_pyramid, halve, peak, pyramid_of
+from portraitcli.frames import colour_pyramid, halve, peak, pyramid_of, row_bands
 
 # --------------------------------------------------------------------------- dtype helpers
 
@@ -25,7 +25,12 @@ def from_float(x: np.ndarray, dtype) -> np.ndarray:
     if dtype == np.float32:
         return np.clip(x, 0, 1)
     top = peak(dtype)
-    return np.clip(x * top + 0.5, 0, top).astype(dtype)
+    if x.ndim < 2 or len(bands := list(row_bands(*x.shape[:2]))) == 1:
+        return np.clip(x * top + 0.5, 0, top).astype(dtype)
+    out = np.empty(x.shape, dtype)
+    for rows in bands:  # a big photo: no full-size float temporaries
+        out[rows] = np.clip(x[rows] * top + 0.5, 0, top)
+    return out
 
 
 # Rows per band when compositing: small enough that a band's pixels stay in cache.
@@ -293,8 +298,11 @@ class ForegroundEstimate:
         """Full-resolution float32 F: the photo plus the upsampled colour correction."""
         image = colour_pyramid(rgb).image
         width, height = self.full_size
-        up = self.upsampled(self.correction(extra_correction), slice(0, height), slice(0, width))
-        return np.clip(cv2.add(to_float(image), up), 0, 1)
+        correction = self.correction(extra_correction)
+        out = np.empty((height, width, 3), np.float32)
+        for rows in row_bands(height, width):  # one band unless the photo is big
+            out[rows] = np.clip(cv2.add(to_float(image[rows]), self.upsampled(correction, rows, slice(0, width))), 0, 1)
+        return out
 
 
 def estimate_foreground(rgb, alpha: np.ndarray) -> np.ndarray:
@@ -476,11 +484,18 @@ def replace_background(rgb, alpha: np.ndarray, background: np.ndarray,
 
 
 def cutout(rgb, alpha: np.ndarray) -> np.ndarray:
-    """RGBA: the decontaminated person with alpha, in the frame's dtype (rgb: an array or its Pyramid)."""
+    """RGBA: the decontaminated person with alpha, in the frame's dtype (rgb: an array or its
+    Pyramid). Band by band: no full-size float image (big photos)."""
     levels = colour_pyramid(rgb)
-    dtype = levels.image.dtype
-    fore = estimate_foreground(levels, alpha)
-    return np.dstack([from_float(fore, dtype), from_float(alpha, dtype)])
+    image = levels.image
+    estimate = ForegroundEstimate(levels, alpha)
+    correction = estimate.correction()
+    height, width = alpha.shape
+    out = np.empty((height, width, 4), image.dtype)
+    for rows in row_bands(height, width):
+        out[rows, :, :3] = estimate.corrected(image, correction, rows, slice(0, width))
+        out[rows, :, 3] = from_float(alpha[rows], image.dtype)
+    return out
 
 
 def flatten(rgba: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:

@@ -22,7 +22,7 @@ from typing import Iterator
 
 from portraitcli.errors import InputError, ModelError, PortraitError
 from portraitcli.media import RAW_EXTENSIONS
-from portraitcli.media.atomic import TEMP_MARK
+from portraitcli.media.atomic import SEQUENCE_MARK, TEMP_MARK
 from portraitcli.options import Settings
 
 log = logging.getLogger("portraitcli")
@@ -32,6 +32,12 @@ PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", "
                     ".hif", ".avif"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
+# Peak memory of one photo in a worker, by its pixels and command (bench/photo_memory.py, a
+# 48 MP JPEG, whole process: cutout 15.6 bytes a pixel, blur 14.6, segment 11.8, replace-bg
+# 18.3), and the worker's own (interpreter, onnxruntime, model): the default --jobs runs no
+# more photos at once than the memory available holds.
+PHOTO_BYTES_PER_PIXEL = {"segment": 12, "blur": 15, "cutout": 16, "replace-bg": 19}
+WORKER_BYTES = 200 * 2**20
 
 
 @dataclass
@@ -49,7 +55,8 @@ class Result:
     status: str  # done | skipped | failed
     reason: str = ""
     seconds: float = 0.0
-    frames: int | None = None
+    frames: int | None = None  # video frames written
+    ended_early: bool = False  # the video input was shorter than declared (truncated)
     notes: list[str] = field(default_factory=list)
     crop: dict | None = None  # --crop: the box written, in the photo's pixels
 
@@ -77,10 +84,19 @@ def kind_of(path: Path) -> str | None:
 
 
 def default_extension(command: str, kind: str, source: Path, fmt: str | None) -> str:
-    """Output extension in folder mode; '' means a folder (a video as an image sequence)."""
+    """Output extension in folder mode; '' means a folder (a video as an image sequence).
+    --format applies to the inputs it fits: a photo format to photos (png also makes each
+    video a PNG sequence), a video format to videos; the others keep their default."""
+    from portraitcli.media.video import VIDEO_EXTENSIONS
+
     if fmt:
         ext = "." + fmt.lower().lstrip(".")
-        return "" if kind == "video" and ext in PHOTO_EXTENSIONS else ext
+        if kind == "photo" and ext in PHOTO_EXTENSIONS:
+            return ext
+        if kind == "video" and ext == ".png":
+            return ""
+        if kind == "video" and ext in VIDEO_EXTENSIONS:
+            return ext
     if kind == "photo":
         ext = source.suffix.lower()
         if ext in RAW_EXTENSIONS:
@@ -141,8 +157,9 @@ def _safe_join(dest_root: Path, relative: Path) -> Path:
     return out
 
 
-def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | Result]:
-    """Yield a Task per input (or a failed Result for inputs that cannot even be planned)."""
+def plan(sources: list[str], dest: str, settings: Settings, ignored: dict | None = None) -> Iterator[Task | Result]:
+    """Yield a Task per input (or a failed Result for inputs that cannot even be planned).
+    ignored, when given, counts the files in SRC folders that are not media, by extension."""
     command = settings.render.command
     fmt = settings.format
     if not sources:
@@ -176,7 +193,7 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
     if one_file and kind_of(Path(expanded[0][0])) == "video":
         src = Path(expanded[0][0])
         out = _single_video_dest(src, dest, command, fmt)
-        task = _task_for(src, Path(out), command, settings)
+        task = _refuse_input_as_dest(_task_for(src, Path(out), command, settings))
         if isinstance(task, Task):
             task.dest = out  # keeps the trailing separator that marks an image sequence
         yield task
@@ -184,10 +201,13 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
     single = one_file and not dest_is_folder
     if single:
         src = Path(expanded[0][0])
-        yield _task_for(src, dest_path, command, settings)
+        yield _refuse_input_as_dest(_task_for(src, dest_path, command, settings))
         return
     if dest_path.exists() and not dest_path.is_dir():
         raise UsageError(f"{dest}: several inputs need a folder as DEST")
+    if not dest_path.exists() and not dest_is_folder and _names_a_media_file(dest) and expanded:
+        raise UsageError(f"{dest}: several inputs (or a folder) need a folder as DEST, not a file name; "
+                         f"give a folder ({dest_path.with_suffix('')}{os.sep} or an existing one)")
     dest_real = os.path.realpath(dest_path)
     for s, _ in expanded:
         if os.path.isdir(s) and os.path.realpath(s) == dest_real:
@@ -200,8 +220,12 @@ def plan(sources: list[str], dest: str, settings: Settings) -> Iterator[Task | R
             # DEST inside SRC: its folder counts as seen, so a re-run never takes outputs for inputs
             for f in _walk(src, {dest_real}):
                 item = mirrored_task(src, f, dest_path, settings)
-                if item is not None:  # not media: folders hold sidecars, notes, thumbnails
-                    yield _unique(item, planned)
+                if item is None:  # not media: folders hold sidecars, notes, thumbnails
+                    if ignored is not None and f.name != SEQUENCE_MARK:
+                        ext = f.suffix.lower() or "(no extension)"
+                        ignored[ext] = ignored.get(ext, 0) + 1
+                    continue
+                yield _unique(item, planned)
         else:
             k = kind_of(src) or "photo"
             ext = default_extension(command, k, src, fmt)
@@ -247,6 +271,27 @@ def mirrored_task(root: Path, f: Path, dest_root: Path, settings: Settings) -> T
     return _task_for(f, out, settings.render.command, settings)
 
 
+def _names_a_media_file(dest: str) -> bool:
+    from portraitcli.media.video import is_video_path
+
+    suffix = Path(dest).suffix.lower()
+    return suffix in PHOTO_EXTENSIONS or suffix in RAW_EXTENSIONS or is_video_path(Path(dest))
+
+
+def _refuse_input_as_dest(task: Task | Result) -> Task | Result:
+    """One input whose DEST is the input itself is a usage error (exit 2), as cp's is."""
+    if isinstance(task, Result) and task.reason.startswith("DEST is the input itself"):
+        raise UsageError(f"{task.input}: DEST is the input itself: refusing to overwrite an input")
+    return task
+
+
+def ignored_note(ignored: dict) -> str:
+    """'3 files (2 .txt, 1 .tga)' for files portraitcli does not read."""
+    total = sum(ignored.values())
+    kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(ignored.items(), key=lambda kv: (-kv[1], kv[0])))
+    return f"{total} file{'s' if total != 1 else ''} ({kinds})"
+
+
 def _single_video_dest(src: Path, dest: str, command: str, fmt: str | None) -> str:
     """Where one video goes, by cp's rules. An existing folder receives the output inside it
     (never replaced); a PNG sequence is asked for by a DEST that does not exist yet and ends in
@@ -260,6 +305,11 @@ def _single_video_dest(src: Path, dest: str, command: str, fmt: str | None) -> s
         return os.path.join(dest, src.stem + ext) if ext else os.path.join(dest, src.stem, "")
     if dest.endswith(("/", "\\")) or (not Path(dest).suffix and not os.path.exists(dest)):
         return os.path.join(dest, "")
+    from portraitcli.media.video import is_video_path
+
+    if not is_video_path(Path(dest)) and dest != STDIO:
+        raise UsageError(f"{dest}: a video cannot be written as {Path(dest).suffix or 'this'}; use .mp4, .mov, .mkv "
+                         f"or .webm, or a folder name ending in {os.sep} for a PNG sequence")
     return dest
 
 
@@ -369,7 +419,8 @@ def _result(task: Task, outcome, seconds: float) -> Result:
     if isinstance(outcome, ModelError):
         raise outcome  # no file can be processed without the model: the whole run stops
     if isinstance(outcome, PortraitError):
-        r = Result(task.source, task.dest, "failed", _strip_name(str(outcome), task.source))
+        reason = _strip_name(str(outcome), task.source)
+        r = Result(task.source, task.dest, "failed", reason, ended_early=reason.startswith("input ended early"))
     elif isinstance(outcome, (OSError, ValueError)):
         r = Result(task.source, task.dest, "failed", _describe_os_error(outcome))
     elif isinstance(outcome, BaseException):
@@ -379,7 +430,8 @@ def _result(task: Task, outcome, seconds: float) -> Result:
 
         if not isinstance(outcome, TaskOutcome):
             outcome = TaskOutcome(outcome or [])
-        r = Result(task.source, task.dest, "done", notes=outcome.notes, crop=outcome.crop)
+        r = Result(task.source, task.dest, "done", notes=outcome.notes, crop=outcome.crop, frames=outcome.frames,
+                   ended_early=outcome.ended_early)
     r.seconds = round(seconds, 4)
     return r
 
@@ -400,13 +452,53 @@ _worker: Worker | None = None
 
 def _init_worker(settings: Settings):
     global _worker
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends us
+    # the parent handles Ctrl-C, SIGTERM and SIGHUP (sent to the whole group) and ends us
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     logging.getLogger("portraitcli").setLevel(logging.WARNING)
     _worker = Worker(settings, threads=1)
 
 
 def _run_in_worker(task: Task) -> Result:
     return _worker.run(task)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new work (Linux's MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def photo_pixels(path: str) -> int:
+    """Width x height from the file's header (nothing decoded); 0 when it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.size[0] * img.size[1]
+    except Exception:  # noqa: BLE001 - a broken file fails later, with its own message
+        return 0
+
+
+def photo_bytes(pixels: int, command: str) -> int:
+    """Peak memory of a worker processing a photo of this many pixels."""
+    return pixels * PHOTO_BYTES_PER_PIXEL.get(command, 19) + WORKER_BYTES
+
+
+def photos_that_fit(largest_pixels: int, available: int | None, command: str) -> int | None:
+    """How many photos of this size can be processed at once in the memory available."""
+    if not largest_pixels or available is None:
+        return None
+    return max(1, available // photo_bytes(largest_pixels, command))
 
 
 def skip_reason(task: Task, settings: Settings) -> str | None:
@@ -435,6 +527,8 @@ class Batch:
         self.output_folders: set[str] = set()
         self.keep_worker = False  # watch: one model session for every run, closed by close()
         self._local: Worker | None = None
+        self.swept_folders: set[str] = set()
+        self.photo_jobs = 0  # photos processed at once (the default --jobs is bounded by memory)
 
     def _record(self, r: Result, bar) -> None:
         self.results.append(r)
@@ -446,6 +540,19 @@ class Batch:
         if bar is not None:
             bar.update(1)
 
+    def _sweep_stale(self, task: Task) -> None:
+        """Temporaries a killed run (SIGKILL, power loss) left in this output folder go now."""
+        if task.dest == STDIO or task.kind == "live":
+            return
+        folder = os.path.dirname(task.dest.rstrip("/\\")) or "."
+        if folder not in self.swept_folders:
+            self.swept_folders.add(folder)
+            from portraitcli.media.atomic import sweep_temporaries
+
+            removed = sweep_temporaries(Path(folder))
+            if removed:
+                log.info("%s: removed %d temporary file(s) left by an earlier run that was killed", folder, removed)
+
     def run(self, items: Iterator[Task | Result]) -> int:
         bar = None
         if self.progress:
@@ -453,6 +560,12 @@ class Batch:
 
             bar = tqdm(total=0, unit="file", file=sys.stderr, dynamic_ncols=True)
         jobs = self.settings.jobs or os.cpu_count() or 1
+        # the default --jobs also stays within memory: no more photos at once than fit, by the
+        # largest photo planned so far (its header), so big camera files do not run out of RAM
+        bound_by_memory = not self.settings.jobs
+        largest = 0
+        available = available_memory() if bound_by_memory else None
+        self.photo_jobs = jobs
         gpu = _accelerator_listed(self.settings.device)
         group: list[Task] = []  # photos waiting for a batch on the GPU
         videos: list[Task] = []
@@ -468,6 +581,8 @@ class Batch:
                 if isinstance(item, Result):
                     self._record(item, bar)
                     continue
+                if not self.settings.dry_run:
+                    self._sweep_stale(item)
                 reason = skip_reason(item, self.settings)
                 if reason:
                     self._record(Result(item.source, item.dest, "skipped", reason), bar)
@@ -479,12 +594,23 @@ class Batch:
                 if item.kind != "photo":
                     videos.append(item)
                     continue
+                if bound_by_memory:
+                    pixels = photo_pixels(item.source)
+                    if pixels > largest:
+                        largest = pixels
+                        command = self.settings.render.command
+                        fit = photos_that_fit(largest, available, command)
+                        if fit is not None and fit < self.photo_jobs:
+                            self.photo_jobs = fit
+                            log.info("%d photo(s) at a time: %.0f MP photos need about %.1f GB each, %.1f GB "
+                                     "available (--jobs sets it)", fit, largest / 1e6,
+                                     photo_bytes(largest, command) / 1e9, available / 1e9)
                 if gpu:
                     # one process, the network batched on the GPU, the CPU stages on threads
                     local = local or Worker(self.settings, threads=None)
                     self.output_folders.add(os.path.dirname(item.dest) or ".")
                     group.append(item)
-                    if len(group) >= PHOTO_BATCH:
+                    if len(group) >= min(PHOTO_BATCH, max(1, self.photo_jobs)):
                         for r in local.run_batch(group):
                             self._record(r, bar)
                         group = []
@@ -502,7 +628,8 @@ class Batch:
                     self.output_folders.add(os.path.dirname(task.dest) or ".")
                     pending.append(pool.submit(_run_in_worker, task))
                 first_photo = None
-                while len(pending) >= jobs * 2:
+                # photos in flight: every worker busy and as many queued, unless memory allows fewer
+                while len(pending) >= (jobs * 2 if self.photo_jobs >= jobs else self.photo_jobs):
                     self._record(pending.popleft().result(), bar)
             if group:
                 for r in local.run_batch(group):
@@ -551,6 +678,15 @@ class Batch:
         for r in self.results:
             c[r.status] += 1
         return c
+
+    def skipped_note(self) -> str | None:
+        """Outputs skipped because they exist: named for one, counted for a batch."""
+        exists = [r for r in self.results if r.status == "skipped" and r.reason.startswith("output exists")]
+        if not exists:
+            return None
+        if len(exists) == 1:
+            return f"{exists[0].output} exists; --overwrite replaces it"
+        return f"{len(exists)} outputs exist and were skipped (first: {exists[0].output}); --overwrite replaces them"
 
     def summary(self) -> str:
         c = self.counts()
@@ -609,26 +745,19 @@ def _make_pool(settings: Settings, jobs: int):
 def _stop_pool(pool) -> None:
     for proc in list(getattr(pool, "_processes", {}).values()):
         try:
-            proc.terminate()
+            proc.kill()  # workers ignore SIGTERM (see _init_worker)
         except Exception:  # noqa: BLE001 - a worker may already be gone
             pass
     pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _sweep_temporaries(folders: set[str]) -> None:
-    """Workers killed mid-write leave hidden temp files: remove those in the output folders."""
-    from portraitcli.media.atomic import TEMP_MARK
+    """Workers killed mid-write leave hidden temp files: remove those in the output folders
+    (only ours whose writer is gone: another run writing into the same folder keeps its own)."""
+    from portraitcli.media.atomic import sweep_temporaries
 
     for folder in folders:
-        try:
-            for name in os.listdir(folder):
-                if TEMP_MARK in name:
-                    try:
-                        os.unlink(os.path.join(folder, name))
-                    except OSError:
-                        pass
-        except OSError:
-            pass
+        sweep_temporaries(Path(folder), min_age=0)
 
 
 # --------------------------------------------------------------------------- watch

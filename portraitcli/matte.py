@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from portraitcli.frames import I420, colour_pyramid, peak
+from portraitcli.frames import I420, colour_pyramid, peak, row_bands, upsample_rows
 
 
 @dataclass(frozen=True)
@@ -135,27 +135,35 @@ def _fit(guide: np.ndarray, p: np.ndarray, radius: int, eps: float):
     return a, box(b)
 
 
-def refine(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT) -> np.ndarray:
+def refine(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT, out: np.ndarray | None = None) -> np.ndarray:
     """prob: model output (any size); frame: the full-resolution RGB (8/16-bit or float), grey
-    plane, a Pyramid of either, or an I420 frame -> float32 HxW alpha in [0, 1]."""
+    plane, a Pyramid of either, or an I420 frame -> float32 HxW alpha in [0, 1], written into
+    out when given (e.g. a region of a larger alpha)."""
     a, b, luma_source = coefficients(prob, frame, fit)
     height, width = frame.shape[:2]
     if a.shape != (height, width) and width * height >= _BAND_MIN_PIXELS:
-        return _upsampled_alpha(a, b, luma_source, width, height)
-    return full_frame_alpha(a, b, luma_source, width, height)
+        return _upsampled_alpha(a, b, luma_source, width, height, out)
+    return full_frame_alpha(a, b, luma_source, width, height, out)
 
 
-def full_frame_alpha(a: np.ndarray, b: np.ndarray, luma_source: np.ndarray, width: int, height: int) -> np.ndarray:
+def full_frame_alpha(a: np.ndarray, b: np.ndarray, luma_source: np.ndarray, width: int, height: int,
+                     out: np.ndarray | None = None) -> np.ndarray:
     """clip(a * luma + b) with a and b upsampled over the whole frame (the frames under
-    _BAND_MIN_PIXELS; the reference the band-by-band path is tested against)."""
-    if a.shape != (height, width):
-        a = cv2.resize(a, (width, height), interpolation=cv2.INTER_LINEAR)
-        b = cv2.resize(b, (width, height), interpolation=cv2.INTER_LINEAR)
-    # alpha = a * luma + b at full resolution, in two OpenCV passes with no float copy of the
-    # luma, written over a (no new full-size buffer: 12 MP refinement 57 -> 49 ms)
-    alpha = cv2.multiply(a, luma(luma_source), dst=a, dtype=cv2.CV_32F)
-    cv2.add(alpha, b, dst=alpha)
-    return np.clip(alpha, 0.0, 1.0, out=alpha)
+    _BAND_MIN_PIXELS; the reference the band-by-band path is tested against). Big frames go
+    band by band: a and b are never made at full size (8 bytes a pixel)."""
+    bands = list(row_bands(height, width))
+    if out is None and len(bands) > 1:
+        out = np.empty((height, width), np.float32)
+    scaled = a.shape != (height, width)
+    for rows in bands:
+        a_rows = upsample_rows(a, width, height, rows) if scaled else a[rows]
+        b_rows = upsample_rows(b, width, height, rows) if scaled else b[rows]
+        # alpha = a * luma + b at full resolution, in two OpenCV passes with no float copy of
+        # the luma, written over a (no new full-size buffer: 12 MP refinement 57 -> 49 ms)
+        alpha = cv2.multiply(a_rows, luma(luma_source, rows), dst=a_rows, dtype=cv2.CV_32F)
+        cv2.add(alpha, b_rows, dst=alpha)
+        np.clip(alpha, 0.0, 1.0, out=alpha if out is None else out[rows])
+    return alpha if out is None else out
 
 
 def coefficients(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT):
@@ -192,14 +200,17 @@ def coefficients(prob: np.ndarray, frame, fit: Fit = PHOTO_FIT):
 # refinement; a 720p video frame 7.8 against 6.2 ms).
 _BAND_ROWS = 64
 _BAND_MIN_PIXELS = 4_000_000
+# Pixels per band when filling the whole-person and whole-background parts of the alpha.
+_FILL_PIXELS = 1_000_000
 
 
-def _upsampled_alpha(a: np.ndarray, b: np.ndarray, luma_source: np.ndarray, width: int, height: int) -> np.ndarray:
+def _upsampled_alpha(a: np.ndarray, b: np.ndarray, luma_source: np.ndarray, width: int, height: int,
+                     out: np.ndarray | None = None) -> np.ndarray:
     """clip(a * luma + b) at full resolution, with a and b upsampled bilinearly from the working
     resolution: the pixels a full-frame upsampling gives, computed only where they can fall
     strictly between 0 and 1 (the edge band: about a fifth of a 12 MP portrait). Elsewhere the
     working-resolution bounds of a * luma + b over the whole luma range settle the answer,
-    exactly 0 or 1."""
+    exactly 0 or 1. Written into out when given; no full-size temporary either way."""
     h_small, w_small = a.shape
     top = np.float32(peak(luma_source.dtype))
     low = b + np.minimum(a, 0) * top
@@ -209,7 +220,15 @@ def _upsampled_alpha(a: np.ndarray, b: np.ndarray, luma_source: np.ndarray, widt
     around = np.ones((3, 3), np.uint8)
     one = cv2.erode((low >= 1).view(np.uint8), around)
     zero = cv2.erode((high <= 0).view(np.uint8), around)
-    alpha = cv2.resize(one.astype(np.float32), (width, height), interpolation=cv2.INTER_NEAREST)
+    alpha = np.empty((height, width), np.float32) if out is None else out
+    # whole person 1, whole background 0, from each pixel's nearest working pixel, band by band
+    nearest_rows = np.minimum(np.arange(height) * h_small // height, h_small - 1)
+    ones = one.astype(np.float32)
+    step = max(1, _FILL_PIXELS // width)
+    for y0 in range(0, height, step):
+        rows = slice(y0, min(height, y0 + step))
+        alpha[rows] = cv2.resize(ones[nearest_rows[rows]], (width, rows.stop - rows.start),
+                                 interpolation=cv2.INTER_NEAREST)
     mixed = (one | zero) == 0
     if not mixed.any():
         return alpha
@@ -239,10 +258,15 @@ def _upsampled_alpha(a: np.ndarray, b: np.ndarray, luma_source: np.ndarray, widt
     return alpha
 
 
-def full_resolution(prob: np.ndarray, frame, refine_edges: bool = True, video: bool = False) -> np.ndarray:
+def full_resolution(prob: np.ndarray, frame, refine_edges: bool = True, video: bool = False,
+                    out: np.ndarray | None = None) -> np.ndarray:
     """The one place that turns a model probability into a full-resolution alpha.
-    frame: the RGB array (or a Pyramid of it), or an I420 video frame."""
+    frame: the RGB array (or a Pyramid of it), or an I420 video frame. out: where to write it."""
     if refine_edges:
-        return refine(prob, frame, VIDEO_FIT if video else PHOTO_FIT)
+        return refine(prob, frame, VIDEO_FIT if video else PHOTO_FIT, out)
     height, width = frame.shape[:2]
-    return np.clip(upsample(prob.astype(np.float32), width, height), 0.0, 1.0)
+    alpha = np.clip(upsample(prob.astype(np.float32), width, height), 0.0, 1.0)
+    if out is None:
+        return alpha
+    out[...] = alpha
+    return out

@@ -55,3 +55,4 @@ class Settings:
     crop_pad: bool = False  # the box may reach outside the photo (background or transparency)
     raw_space: str = "srgb"  # camera RAW develops to "srgb" or "adobe" (Adobe RGB with its ICC profile)
     raw_preview: bool = False  # camera RAW: use the embedded JPEG preview instead of developing
+    accept_truncated: bool = False  # a video shorter than declared is processed, not failed

@@ -52,7 +52,8 @@ def photo_alphas(frames: list, probabilities, refine: bool = True, focus: bool =
 
     def paste(item):
         (i, (top, bottom, left, right)), crop, prob = item
-        alphas[i][top:bottom, left:right] = full_resolution(prob, crop, refine)
+        # written straight into its region: no second alpha of the crop's size (big photos)
+        full_resolution(prob, crop, refine, out=alphas[i][top:bottom, left:right])
 
     list(map(paste, zip(looks, crops, probabilities(crops))))
     return alphas

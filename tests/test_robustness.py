@@ -343,8 +343,9 @@ def test_dest_equal_to_src_file_is_refused(two_photos):
     photo = two_photos / "a.jpg"
     proc = run_portraitcli("blur", "--overwrite", photo, photo)
     lines = err_lines(proc)
-    assert proc.returncode == 1
-    assert len(lines_naming(lines, "a.jpg")) == 1 and "input itself" in lines[0]
+    assert proc.returncode == 2  # a usage error, as the README's exit-code table says
+    named = lines_naming(lines, "a.jpg")
+    assert len(named) == 1 and "input itself" in named[0]
     assert_clean(lines)
     assert snapshot(two_photos) == before
 
@@ -666,3 +667,79 @@ def read_and_process(worker, dest: Path, data: bytes) -> Written | None:
     written = Written(dest)
     written.expected_shape = photo.pixels.shape[:2]
     return written
+
+
+# --------------------------------------------------------------------------- argument lists
+
+
+ARG_SOURCES = ["a.jpg", "b.png", "clip.mp4", "notes.txt", "user", "user/c.jpg", "seq", "missing.jpg", "*.jpg"]
+ARG_DESTS = ["a.jpg", "b.png", "out.jpg", "user", "user/", "seq", "seq/", "new/", "new", "new.jpg", "new.png",
+             "new.mp4", "new.mov", "new.gif", "clip.mp4", "user/x.jpg", "notes.txt", "user/c.jpg"]
+ARG_OPTIONS = [[], ["--overwrite"], ["--format", "png"], ["--format", "mov"], ["--format", "webp"], ["--dry-run"],
+               ["--overwrite", "--format", "jpg"]]
+
+
+@pytest.fixture(scope="module")
+def user_tree(tmp_path_factory, small_rgb) -> Path:
+    """A user's folder as the argument fuzz finds it: photos, a clip, notes, a folder of the
+    user's, an image sequence of ours and an output from an earlier run."""
+    from portraitcli.media.atomic import SEQUENCE_MARK
+
+    root = tmp_path_factory.mktemp("user_tree") / "tree"
+    (root / "user").mkdir(parents=True)
+    (root / "seq").mkdir()
+    (root / "a.jpg").write_bytes(encode(small_rgb, "JPEG"))
+    (root / "b.png").write_bytes(encode(small_rgb, "PNG"))
+    (root / "user" / "c.jpg").write_bytes(encode(small_rgb[::-1], "JPEG"))
+    (root / "user" / "keep.txt").write_text("the user's own notes")
+    (root / "notes.txt").write_text("not media")
+    (root / "out.jpg").write_bytes(encode(small_rgb[:, ::-1], "JPEG"))
+    make_clip(root / "clip.mp4", seconds=0.5)
+    (root / "seq" / SEQUENCE_MARK).write_text("image sequence written by portraitcli\n")
+    (root / "seq" / "frame_000000.png").write_bytes(encode(small_rgb, "PNG"))
+    return root
+
+
+def _inside(path: str, outputs: list[str]) -> bool:
+    """path is a reported output, or a file inside a reported output folder (image sequence)."""
+    for out in outputs:
+        out = os.path.normpath(out)
+        if path == out or path.startswith(out + os.sep):
+            return True
+    return False
+
+
+@settings(max_examples=max(4, FUZZ_EXAMPLES // 4), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(command=st.sampled_from(["segment", "blur", "cutout"]),
+       sources=st.lists(st.sampled_from(ARG_SOURCES), min_size=1, max_size=3, unique=True),
+       dest=st.sampled_from(ARG_DESTS), options=st.sampled_from(ARG_OPTIONS))
+def test_fuzz_argument_lists_touch_only_reported_outputs(user_tree, tmp_path, command, sources, dest, options):
+    """Whatever the argument list: every file that was there is still there, byte for byte,
+    unless it is an output the report names as written; nothing new appears anywhere else."""
+    import uuid
+
+    root = tmp_path / uuid.uuid4().hex[:8]
+    shutil.copytree(user_tree, root, symlinks=True)
+    before = snapshot(root)
+    report = tmp_path / f"{root.name}.json"
+    args = [command, "--jobs", "1", "-q", "--report", report, *options,
+            *[str(root / s) for s in sources], str(root / dest) + ("/" if dest.endswith("/") else "")]
+    result = invoke(*args)
+    assert result.exit_code in (0, 1, 2), result.output
+    outputs = []
+    if report.exists():
+        outputs = [os.path.relpath(f["output"], root) for f in json.loads(report.read_text())["files"]
+                   if f["status"] == "done" and f["output"]]
+    else:
+        assert result.exit_code == 2, result.output  # only a usage error stops before the report
+    after = snapshot(root)
+    for rel, digest in before.items():
+        name = os.fsdecode(rel)
+        if not _inside(name, outputs):
+            assert after.get(rel) == digest, f"{args}: {name} removed or changed (outputs: {outputs})"
+    for rel in set(after) - set(before):
+        name = os.fsdecode(rel)
+        parent_is_new_folder = any(_inside(name, [o]) or o.startswith(name + os.sep) for o in outputs)
+        assert parent_is_new_folder, f"{args}: {name} appeared, not a reported output (outputs: {outputs})"
+    assert leftovers(root) == []

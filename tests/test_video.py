@@ -179,11 +179,13 @@ def test_temporal_smoothing_cuts_flicker_without_lag():
 
 def test_failing_ffmpeg_reports_its_own_error(person_clip, tmp_path):
     out = tmp_path / "bad.mp4"
-    proc = run_portraitcli("blur", "--codec", "nosuchcodec", person_clip, out)
+    # a real encoder the container refuses: only ffmpeg finds that out (an unknown --codec is a usage error)
+    proc = run_portraitcli("blur", "--codec", "prores_ks", person_clip, out)
     assert proc.returncode == 1
     err = proc.stderr.decode()
     line = [ln for ln in err.splitlines() if "bad.mp4" in ln]
-    assert len(line) == 1 and "Encoder not found" in line[0] and "portraitcli-tmp" not in line[0]
+    assert len(line) == 1 and "ffmpeg encoder" in line[0] and "Invalid argument" in line[0]
+    assert "portraitcli-tmp" not in line[0]
     assert "Traceback" not in err and not out.exists() and list(tmp_path.glob(".bad*")) == []
 
 

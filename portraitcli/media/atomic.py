@@ -13,6 +13,11 @@ import uuid
 from pathlib import Path
 
 TEMP_MARK = ".portraitcli-tmp"
+# .<stem>.<8 hex>-<pid of the writer>.portraitcli-tmp<ext> (older versions wrote no pid)
+TEMP_NAME = re.compile(r"\..*\.[0-9a-f]{8}(?:-(\d+))?" + re.escape(TEMP_MARK) + r"(\.[^./]*)?")
+# a temporary untouched this long, whose writer is gone, was left by a killed run (SIGKILL,
+# power loss); a live writer touches its file far more often (frames, encoder output)
+STALE_SECONDS = 120
 # Written into every image-sequence folder portraitcli makes: only a folder that carries it may
 # ever be replaced (--overwrite), and then only if it holds nothing but our frames.
 SEQUENCE_MARK = ".portraitcli-sequence"
@@ -23,7 +28,8 @@ _lock = threading.Lock()
 
 def temp_name(final: Path) -> Path:
     # keep the real extension last: encoders (ffmpeg, Pillow) pick the format from it
-    return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}{TEMP_MARK}{final.suffix}")
+    # the writer's pid tells a later run whether the file is still being written
+    return final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}-{os.getpid()}{TEMP_MARK}{final.suffix}")
 
 
 @contextlib.contextmanager
@@ -91,6 +97,57 @@ def remove_live_temporaries() -> int:
             else:
                 p.unlink()
             removed += 1
+    return removed
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def sweep_temporaries(folder: Path, min_age: float = STALE_SECONDS) -> int:
+    """Remove our temporaries in folder whose writer is gone (its pid is not running) and that
+    were not touched for min_age seconds; a run on another machine sharing the folder keeps
+    its files fresh. A sequence folder goes only if it holds nothing but our frames."""
+    import shutil
+    import time
+
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    now = time.time()
+    for entry in entries:
+        m = TEMP_NAME.fullmatch(entry.name)
+        if not m:
+            continue
+        path = Path(entry.path)
+        with _lock:
+            if path in _live:
+                continue
+        try:
+            if m.group(1) and _writer_alive(int(m.group(1))) and int(m.group(1)) != os.getpid():
+                continue
+            if now - entry.stat(follow_symlinks=False).st_mtime < min_age:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                names = os.listdir(path)
+                if any(n != SEQUENCE_MARK and not SEQUENCE_FRAME.fullmatch(n) for n in names):
+                    continue
+                shutil.rmtree(path)
+            elif entry.is_file(follow_symlinks=False):
+                path.unlink()
+            else:
+                continue
+            removed += 1
+        except OSError:
+            continue
     return removed
 
 

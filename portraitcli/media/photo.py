@@ -57,6 +57,12 @@ class Photo:
     def rgb(self) -> np.ndarray:
         return self.pixels[:, :, :3] if self.pixels.shape[2] == 4 else self.pixels
 
+    def without_pixels(self) -> "Photo":
+        """The metadata alone (for the encoder), so the pixels can be freed before it runs."""
+        import dataclasses
+
+        return dataclasses.replace(self, pixels=np.zeros((1, 1, self.pixels.shape[2]), self.pixels.dtype))
+
     @property
     def alpha(self) -> np.ndarray | None:
         return self.pixels[:, :, 3] if self.pixels.shape[2] == 4 else None

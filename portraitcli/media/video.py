@@ -43,6 +43,11 @@ STREAM_FORMATS = {"nut": "nut", "matroska": "matroska", "mkv": "matroska", "mpeg
                   "ts": "mpegts", "webm": "webm", "mov": "mov", "mp4": "mp4"}
 
 
+# what ffmpeg's demuxers say when a file stops before the data its headers declare
+# (mov/mp4 and Matroska/WebM), at the end of their log line
+TRUNCATION_WORDS = (": partial file", "File ended prematurely")
+
+
 def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
@@ -66,6 +71,8 @@ class VideoInfo:
     rotation: int = 0  # degrees as ffmpeg reports the display matrix (e.g. -90)
     video_codec: str = ""
     audio_codecs: list[str] = field(default_factory=list)
+    subtitle_codecs: list[str] = field(default_factory=list)
+    language: str = ""  # the video stream's language tag, as the banner shows it (e.g. und, eng)
     timestamps: list[int] | None = None  # per frame, presentation order, in time_base units
     pix_fmt: str = ""  # as decoded, e.g. yuv420p
     colour: dict[str, str] = field(default_factory=dict)  # ffmpeg output options that tag it, e.g. -colorspace
@@ -84,7 +91,7 @@ class VideoInfo:
         return (self.height, self.width) if self.rotation % 180 else (self.width, self.height)
 
 
-_STREAM_RE = re.compile(r"Stream #0:(\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (Video|Audio): (\w+)(.*)")
+_STREAM_RE = re.compile(r"Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (Video|Audio|Subtitle): (\w+)(.*)")
 
 
 def parse_ffmpeg_banner(text: str) -> VideoInfo:
@@ -104,12 +111,15 @@ def parse_ffmpeg_banner(text: str) -> VideoInfo:
             info.duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
         m = _STREAM_RE.search(line)
         if m:
-            kind, codec, rest = m.group(2), m.group(3), m.group(4)
+            language, kind, codec, rest = m.group(2), m.group(3), m.group(4), m.group(5)
             if kind == "Audio":
                 info.audio_codecs.append(codec)
+            elif kind == "Subtitle":
+                info.subtitle_codecs.append(codec)
             elif not seen_video and "attached pic" not in rest:
                 seen_video = True
                 info.video_codec = codec
+                info.language = language or ""
                 fmt = re.search(r", ([a-z0-9_]+)(?:\(([^)]*)\))?, \d{1,5}x\d{1,5}", rest)
                 if fmt:
                     info.pix_fmt, info.colour = fmt.group(1), _colour_tags(fmt.group(2) or "")
@@ -206,6 +216,7 @@ class FFmpegProcess:
         self.tail: collections.deque[str] = collections.deque(maxlen=40)
         self.banner: list[str] = []
         self.banner_done = threading.Event()
+        self.said_truncated = False  # ffmpeg found the input shorter than its container declares
         self.proc = subprocess.Popen(args, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
                                      pass_fds=pass_fds, start_new_session=False)
         self._thread = threading.Thread(target=self._drain, daemon=True)
@@ -214,6 +225,8 @@ class FFmpegProcess:
     def _drain(self):
         for raw in iter(self.proc.stderr.readline, b""):
             line = raw.decode("utf-8", "replace").rstrip()
+            if line.endswith(TRUNCATION_WORDS):
+                self.said_truncated = True
             if not self.banner_done.is_set():
                 self.banner.append(line)
                 if line.startswith(("Stream mapping", "Output #", "Press [q]")) or len(self.banner) > 400:
@@ -251,8 +264,13 @@ class VideoReader:
     """
 
     def __init__(self, source: str | Path, audio_fd: int | None = None, stdin_head: bytes | None = None,
-                 planar: bool = False):
+                 planar: bool = False, accept_truncated: bool = False):
         self.source = str(source)
+        # a file that ends before its declared length fails (InputError) unless accepted; then
+        # ended_early says so once every frame has been read
+        self.accept_truncated = accept_truncated
+        self.ended_early = False
+        self.stdin_head = stdin_head
         self.is_stream = self.source == "-"
         exe = ffmpeg_exe()
         if not self.is_stream:
@@ -307,11 +325,29 @@ class VideoReader:
             else:
                 yield index, pts, pixels.reshape(info.height, info.width, 3)
         rc = self.process.wait()
+        if rc != 0 and self.frames_read == 0 and self.is_stream and (self.stdin_head or b"")[4:8] == b"ftyp":
+            # an mp4/mov whose index (moov) comes after the frames cannot be read from a pipe
+            raise InputError(f"{self.source}: this mp4/mov keeps its index at the end, which a pipe cannot reach: "
+                             "pass the file by path, or make it faststart first "
+                             "(ffmpeg -i in.mp4 -c copy -movflags +faststart out.mp4)")
         if rc != 0 and self.frames_read == 0:
             raise InputError(f"{self.source}: ffmpeg could not decode it ({self.process.error_text()})")
         if rc != 0:
             raise ExternalToolError(f"{self.source}: decoding stopped after {self.frames_read} frames "
                                     f"({self.process.error_text()})")
+        if self.process.said_truncated and not self.is_stream:
+            self.ended_early = True
+            if not self.accept_truncated:
+                raise InputError(f"{self.source}: input ended early: {self.frames_read} of "
+                                 f"{self.frames_declared or 'more'} frames declared (truncated file?); "
+                                 "--accept-truncated keeps the frames that are there")
+
+    @property
+    def frames_declared(self) -> int | None:
+        """Frames the container says the video has (its duration at its frame rate)."""
+        if not self.info.duration or not self.info.fps:
+            return None
+        return int(round(self.info.duration * self.info.fps))
 
     def close(self):
         self.process.kill()
@@ -427,7 +463,7 @@ class MatroskaRawMuxer:
     LAYOUTS = {"bgr": (0, 24), "bgra": (0, 32), "i420": (int.from_bytes(b"I420", "little"), 12),
                "gray": (int.from_bytes(b"Y800", "little"), 8)}
 
-    def __init__(self, stream, width: int, height: int, layout: str):
+    def __init__(self, stream, width: int, height: int, layout: str, frame_seconds: float | None = None):
         self.stream = stream
         header = _el(0x1A45DFA3, _el(0x4286, 1) + _el(0x42F7, 1) + _el(0x42F2, 4) + _el(0x42F3, 8)
                      + _el(0x4282, "matroska") + _el(0x4287, 4) + _el(0x4285, 2))
@@ -438,7 +474,11 @@ class MatroskaRawMuxer:
         bih = struct.pack("<IiiHHIIiiII", 40, width, -height, 1, bits, fourcc, width * height * bits // 8,
                           0, 0, 0, 0)
         video = _el(0xE0, _el(0xB0, width) + _el(0xBA, height))
-        track = _el(0xAE, _el(0xD7, 1) + _el(0x73C5, 1) + _el(0x83, 1) + _el(0x9C, 0)
+        # DefaultDuration: the encoder's last frame gets a real duration. Without it ffmpeg guesses
+        # the rate from the frames it probes, and a 1080p raw frame is most of its probe size: the
+        # last frame got duration 0 and the mp4's edit list cut it off (299 of 300 frames shown)
+        default_duration = _el(0x23E383, int(round(frame_seconds * 1e9))) if frame_seconds else b""
+        track = _el(0xAE, _el(0xD7, 1) + _el(0x73C5, 1) + _el(0x83, 1) + _el(0x9C, 0) + default_duration
                     + _el(0x86, "V_MS/VFW/FOURCC") + _el(0x63A2, bih) + video)
         self.stream.write(header + segment + info + _el(0x1654AE6B, track))
 
@@ -486,6 +526,31 @@ def video_codec_args(ext: str, alpha: bool, settings: EncodeSettings) -> list[st
     return ["-c:v", codec]
 
 
+TEXT_SUBTITLES = {"mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text"}
+
+
+def subtitle_args(ext: str, codecs: list[str], source_input: int = 1) -> tuple[list[str], list[str]]:
+    """Map and codec options that carry the source's subtitle streams into ext, converted only
+    where the container needs it; and a note for each one the container cannot hold."""
+    args: list[str] = []
+    dropped = []
+    for i, codec in enumerate(codecs):
+        text = codec in TEXT_SUBTITLES
+        if ext in (".mp4", ".m4v", ".mov") and text:
+            out = "copy" if codec == "mov_text" else "mov_text"
+        elif ext == ".mkv":
+            out = "srt" if codec == "mov_text" else "copy"
+        elif ext == ".webm" and text:
+            out = "copy" if codec == "webvtt" else "webvtt"
+        else:
+            dropped.append(codec)
+            continue
+        n = len(args) // 4
+        args += ["-map", f"{source_input}:s:{i}", f"-c:s:{n}", out]
+    notes = [f"{ext} cannot hold {codec} subtitles: subtitle stream not written (.mkv keeps it)" for codec in dropped]
+    return args, notes
+
+
 def audio_args(ext: str, audio_codecs: list[str]) -> list[str]:
     if not audio_codecs:
         return []
@@ -516,15 +581,22 @@ class VideoWriter:
             args += ["-display_rotation:v:0", str(degrees)]
         args += ["-noautorotate", "-f", "matroska", "-i", "pipe:0"]
         audio_inputs = []
+        self.notes: list[str] = []  # what the output could not keep, for the user
         if audio_fd is not None:
             audio_inputs = ["-f", "nut", "-i", f"pipe:{audio_fd}"]
-        elif audio_source is not None and info.has_audio:
+        elif audio_source is not None and (info.has_audio or info.subtitle_codecs):
             audio_inputs = ["-i", str(audio_source)]
         args += audio_inputs
         args += ["-map", "0:v:0"]
+        out_ext = ext if not to_stdout else "." + (container or settings.stream_format)
         if audio_inputs:
             args += ["-map", "1:a?", "-map_metadata", "1"]
-            args += audio_args(ext if not to_stdout else "." + (container or settings.stream_format), info.audio_codecs)
+            args += audio_args(out_ext, info.audio_codecs)
+            if audio_fd is None:
+                subtitles, self.notes = subtitle_args(out_ext, info.subtitle_codecs)
+                args += subtitles
+        # our raw stream carries no language, which Matroska reads as English: keep the source's
+        args += ["-metadata:s:v:0", f"language={info.language or 'und'}"]
         args += video_codec_args(ext, channels == 4, settings)
         # keep the source's colour tags; for RGB frames they also make ffmpeg convert back to
         # YUV with the source's own matrix, rather than BT.601 (a visible shift on HD video)
@@ -542,12 +614,18 @@ class VideoWriter:
         # 4:2:0 chroma needs even sizes: odd frames get their last row/column repeated
         codec = args[args.index("-c:v") + 1]
         self.pad = (info.height % 2, info.width % 2) if codec in ("libx264", "libvpx-vp9") else (0, 0)
+        if any(self.pad):
+            self.notes.append(f"{info.width}x{info.height}: {codec} 4:2:0 needs even sizes, written as "
+                              f"{info.width + self.pad[1]}x{info.height + self.pad[0]} (last row/column repeated)")
+        depth = re.search(r"p(9|1[0-6])(le|be)$", info.pix_fmt)
+        if depth:
+            self.notes.append(f"{info.pix_fmt} source ({depth.group(1)}-bit): processed and written in 8 bits")
         self.planar = planar and channels == 3
         self.layout = "i420" if self.planar else {1: "gray", 4: "bgra"}.get(channels, "bgr")
         self.process = FFmpegProcess(args, stdin=subprocess.PIPE, stdout=None,
                                      pass_fds=(audio_fd,) if audio_fd is not None else (), label=self.dest)
         self.muxer = MatroskaRawMuxer(self.process.proc.stdin, info.width + self.pad[1], info.height + self.pad[0],
-                                      self.layout)
+                                      self.layout, frame_seconds=float(1 / info.fps) if info.fps else None)
         self.tb = info.time_base or fractions.Fraction(1, 90000)
         self.frames = 0
 
@@ -595,11 +673,15 @@ class VideoWriter:
 
 
 class ImageSequenceWriter:
-    """A folder of numbered PNG frames (RGBA for cutouts, grey for mattes)."""
+    """A folder of numbered PNG frames (RGBA for cutouts, grey for mattes).
 
-    def __init__(self, folder: Path, pattern: str = "frame_{:06d}.png"):
+    PNG has no rotation tag: frames of a clip with a display rotation (phones) are turned
+    upright here, so the sequence shows what a player shows."""
+
+    def __init__(self, folder: Path, pattern: str = "frame_{:06d}.png", rotation: int = 0):
         from portraitcli.media.atomic import SEQUENCE_MARK
 
+        self.rotation = rotation
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / SEQUENCE_MARK).write_text("image sequence written by portraitcli\n")
@@ -607,9 +689,10 @@ class ImageSequenceWriter:
         self.frames = 0
 
     def write(self, pixels: np.ndarray, pts: int) -> None:
+        from portraitcli.frames import upright
         from portraitcli.media.photo import write_photo
 
-        write_photo(self.folder / self.pattern.format(self.frames), pixels, "PNG")
+        write_photo(self.folder / self.pattern.format(self.frames), upright(pixels, self.rotation), "PNG")
         self.frames += 1
 
     def close(self) -> None:

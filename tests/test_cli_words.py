@@ -1,0 +1,190 @@
+"""Where the user needs a word: skipped outputs named, usage errors found before any work, config
+typos reported, and what a video output could not keep said in a note (issue: nothing silent)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from portraitcli.media.video import probe
+from tests.conftest import ffmpeg, make_person_clip, run_portraitcli
+
+
+@pytest.fixture()
+def photos(tmp_path, astronaut_rgb) -> list[Path]:
+    small = Image.fromarray(astronaut_rgb).resize((128, 128))
+    paths = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    for p in paths:
+        small.save(p, quality=90)
+    return paths
+
+
+def _err(proc) -> str:
+    return proc.stderr.decode()
+
+
+def test_skipped_output_is_named_with_the_way_to_replace_it(tmp_path, photos):
+    out = tmp_path / "out.jpg"
+    assert run_portraitcli("blur", photos[0], out).returncode == 0
+    proc = run_portraitcli("blur", "--strength", "1", photos[0], out)
+    assert proc.returncode == 0
+    assert f"portraitcli: {out} exists; --overwrite replaces it" in _err(proc)
+    folder = tmp_path / "outs"
+    assert run_portraitcli("blur", *photos, folder).returncode == 0
+    proc = run_portraitcli("blur", *photos, folder)
+    assert "2 outputs exist and were skipped" in _err(proc) and "--overwrite replaces them" in _err(proc)
+    assert "exists" not in _err(run_portraitcli("blur", "-q", *photos, folder))
+
+
+def test_terminal_on_stdin_is_refused_at_once(tmp_path):
+    import pty
+
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "portraitcli", "blur", "-", str(tmp_path / "out.jpg")],
+                              stdin=terminal, capture_output=True, timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert proc.returncode == 2, proc.stderr
+    assert "stdin, which is a terminal" in _err(proc) and "Fatal Python error" not in _err(proc)
+    assert not (tmp_path / "out.jpg").exists()
+
+
+def test_folder_with_nothing_readable_says_what_it_ignored(tmp_path, photos):
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    for name in ("x.tga", "y.xcf", "notes.txt", "more.txt"):
+        (odd / name).write_bytes(b"not media")
+    proc = run_portraitcli("blur", odd, tmp_path / "o1")
+    assert proc.returncode == 1
+    assert "nothing to process" in _err(proc) and "4 files (2 .txt, 1 .tga, 1 .xcf)" in _err(proc)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_portraitcli("blur", empty, tmp_path / "o2")
+    assert proc.returncode == 1 and "nothing to process (no files" in _err(proc)
+    # a folder with media too: processed, exit 0, and the rest named
+    (odd / "a.jpg").write_bytes(photos[0].read_bytes())
+    proc = run_portraitcli("blur", odd, tmp_path / "o3")
+    assert proc.returncode == 0, proc.stderr
+    assert "ignored 4 files (2 .txt, 1 .tga, 1 .xcf)" in _err(proc) and (tmp_path / "o3" / "a.jpg").is_file()
+
+
+def test_several_inputs_into_a_file_name_is_a_usage_error(tmp_path, photos):
+    proc = run_portraitcli("blur", *photos, tmp_path / "out.jpg")
+    assert proc.returncode == 2 and "need a folder as DEST" in _err(proc)
+    assert not (tmp_path / "out.jpg").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--preset", "turbo"], "'turbo' is not one of"),
+    (["--codec", "nope"], "--codec nope: not a video encoder"),
+    (["--format", "xyz"], "--format xyz: unknown format (valid: jpg"),
+    ([], "a video cannot be written as .gif"),
+    ([], "a video cannot be written as .jpg"),
+])
+def test_bad_encoder_choices_are_usage_errors_before_any_work(tmp_path, astronaut_rgb, args, words):
+    clip = make_person_clip(tmp_path / "clip.mp4", astronaut_rgb, seconds=0.2, audio=False)
+    dest = tmp_path / ("out.gif" if ".gif" in words else "out.jpg" if ".jpg" in words else "out.mp4")
+    proc = run_portraitcli("blur", *args, clip, dest)
+    assert proc.returncode == 2, proc.stderr
+    assert words in _err(proc)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]
+
+
+def test_mp4_with_its_index_at_the_end_on_stdin_says_why(tmp_path, astronaut_rgb):
+    # moov at the end, and more than ffmpeg's read buffer in front of it
+    clip = make_person_clip(tmp_path / "clip.mp4", astronaut_rgb, seconds=2, size=(640, 480), audio=False)
+    proc = run_portraitcli("blur", "-", tmp_path / "out.mp4", input=clip.read_bytes())
+    assert proc.returncode == 1
+    assert "faststart" in _err(proc) and "pass the file by path" in _err(proc)
+    assert "Output file is empty" not in _err(proc)
+
+
+def _with_env(*args, **env) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("PORTRAITCLI_")}
+    full.update(env)
+    return subprocess.run([sys.executable, "-m", "portraitcli", *map(str, args)], capture_output=True, env=full,
+                          timeout=120)
+
+
+def test_config_and_environment_mistakes_are_named(tmp_path, photos):
+    config = tmp_path / "config.toml"
+    out = tmp_path / "out.jpg"
+    config.write_text("strenght = 2\n")
+    proc = _with_env("blur", photos[0], out, PORTRAITCLI_CONFIG=str(config))
+    assert proc.returncode == 2 and f"{config}: unknown key 'strenght' (valid: " in _err(proc)
+    assert "strength" in _err(proc)
+    config.write_text("[blur]\nstrength = 2\n")
+    proc = _with_env("blur", photos[0], out, PORTRAITCLI_CONFIG=str(config))
+    assert proc.returncode == 2 and f"{config}: [blur] strength = 2:" in _err(proc)
+    proc = _with_env("blur", photos[0], out, PORTRAITCLI_CONFIG=str(tmp_path / "missing.toml"))
+    assert proc.returncode == 2 and "missing.toml: no such config file" in _err(proc)
+    proc = _with_env("blur", photos[0], out, PORTRAITCLI_BLUR_STRENGHT="1")
+    assert proc.returncode == 2 and "PORTRAITCLI_BLUR_STRENGHT: unknown variable" in _err(proc)
+    assert "PORTRAITCLI_BLUR_STRENGTH" in _err(proc)
+    proc = _with_env("blur", photos[0], out, PORTRAITCLI_BLUR_STRENGTH="lots")
+    assert proc.returncode == 2 and "PORTRAITCLI_BLUR_STRENGTH = 'lots'" in _err(proc)
+    assert not out.exists()
+    # a good file still applies, under the option's own spelling
+    config.write_text('format = "png"\n')
+    proc = _with_env("blur", *photos, tmp_path / "o", PORTRAITCLI_CONFIG=str(config))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.png", "b.png"]
+
+
+def test_dest_equal_to_src_for_one_file_is_a_usage_error(photos):
+    before = photos[0].read_bytes()
+    proc = run_portraitcli("blur", photos[0], photos[0], "--overwrite")
+    assert proc.returncode == 2 and "DEST is the input itself" in _err(proc)
+    assert photos[0].read_bytes() == before
+
+
+def test_report_counts_video_frames(tmp_path, astronaut_rgb):
+    clip = make_person_clip(tmp_path / "clip.mp4", astronaut_rgb, seconds=0.4, audio=False)
+    report = tmp_path / "r.json"
+    assert run_portraitcli("segment", clip, tmp_path / "m.mp4", "--report", report).returncode == 0
+    assert json.loads(report.read_text())["files"][0]["frames"] == 6
+
+
+def test_format_applies_to_the_kind_it_fits(tmp_path, astronaut_rgb, photos):
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for p in photos:
+        p.rename(mixed / p.name)
+    make_person_clip(mixed / "clip.mp4", astronaut_rgb, seconds=0.2, audio=False)
+    proc = run_portraitcli("blur", "--format", "mov", mixed, tmp_path / "o_mov")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "o_mov").iterdir()) == ["a.jpg", "b.jpg", "clip.mov"]
+    proc = run_portraitcli("blur", "--format", "webp", mixed, tmp_path / "o_webp")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "o_webp").iterdir()) == ["a.webp", "b.webp", "clip.mp4"]
+    assert (tmp_path / "o_webp" / "clip.mp4").is_file()
+
+
+def test_video_output_keeps_subtitles_and_language_and_says_what_it_changed(tmp_path, astronaut_rgb):
+    clip = make_person_clip(tmp_path / "src.mp4", astronaut_rgb, seconds=0.4, size=(161, 121), audio=False,
+                            extra_args=["-pix_fmt", "yuv444p10le"])
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,300\nhello\n")
+    source = tmp_path / "src.mkv"
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(clip), "-i", str(srt), "-map", "0",
+                    "-map", "1", "-c:v", "copy", "-c:s", "srt", "-metadata:s:s:0", "language=fra",
+                    "-metadata:s:v:0", "language=und", str(source)], check=True)
+    out = tmp_path / "out.mp4"
+    proc = run_portraitcli("blur", source, out)
+    assert proc.returncode == 0, proc.stderr
+    banner = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+    assert "(fra): Subtitle: mov_text" in banner  # subtitles carried over, their language kept
+    assert "(und): Video" in banner and "(eng)" not in banner
+    assert probe(out).subtitle_codecs == ["mov_text"]
+    assert "161x121: libx264 4:2:0 needs even sizes, written as 162x122" in _err(proc)
+    assert "yuv444p10le source (10-bit): processed and written in 8 bits" in _err(proc)
+    # a container that cannot hold them says so
+    proc = run_portraitcli("blur", source, tmp_path / "out.avi")
+    assert proc.returncode == 0 and ".avi cannot hold subrip subtitles" in _err(proc)
