@@ -21,8 +21,6 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from models.data import DATA
 from portraitcli.model import BUNDLED_INT8, BUNDLED_MODEL, INT8_SOURCE_KEY, sha256_of
 
