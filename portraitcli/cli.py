@@ -161,9 +161,14 @@ def common_options(func):
         click.option("--raw-preview", is_flag=True,
                      help="Camera RAW: use the embedded JPEG preview instead of developing the RAW "
                           "(many times faster; the camera's own rendering and size)."),
-        click.option("--crf", type=click.IntRange(0, 63), default=20, show_default=True, help="Video quality (lower is better)."),
+        click.option("--crf", type=click.IntRange(0, 63), default=20, show_default=True,
+                     help="Video quality, lower is better and bigger: H.264 takes it as it is (18-28 is usual), "
+                          "VP9 adds 12; ProRes, FFV1 and a --codec other than libx264 ignore it."),
         click.option("--preset", type=click.Choice(X264_PRESETS), default="veryfast", show_default=True,
-                     metavar="PRESET", help="x264 preset for video outputs."),
+                     metavar="PRESET",
+                     help="H.264 (x264) speed against size: ultrafast ... veryslow, slower gives a smaller file "
+                          "at the same --crf. Other codecs ignore it: VP9 always runs at its realtime speed, "
+                          "ProRes and FFV1 have no presets."),
         click.option("--codec", help="Video codec (default from DEST: H.264 mp4, ProRes 4444 mov for cutouts, VP9 webm)."),
         click.option("--quality", type=click.IntRange(1, 100), default=95, show_default=True, help="JPEG/WebP/AVIF/HEIC quality."),
         click.option("--max-pixels", type=click.IntRange(1), default=89_478_485, show_default=True,
@@ -181,7 +186,8 @@ def common_options(func):
                      help="Hot folder: after the SRC folders are done, keep watching them and process each new "
                           "or changed file once it is completely written (closed, or its size stable); the report "
                           "is rewritten after each file. Ctrl-C or SIGTERM stops."),
-        click.option("--dry-run", is_flag=True, help="List what would be written, write nothing."),
+        click.option("--dry-run", is_flag=True,
+                     help="Write nothing; list on stdout, sorted by output, one line per output: SRC -> DEST."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes; errors only."),
         click.option("-v", "--verbose", count=True, help="More detail (provider, timings); -vv for debug."),
         click.option("--debug", is_flag=True, help="Show tracebacks."),
@@ -245,17 +251,20 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
         raise click.UsageError(str(exc)) from None
     except PortraitError as exc:
         raise click.ClickException(str(exc)) from None
+    if settings.dry_run:
+        planned = sorted((r.output, r.input) for r in batch.results if r.reason == "dry run")
+        click.echo("".join(f"{source} -> {output}\n" for output, source in planned), nl=False)
     if not batch.results and not batch.interrupted and not kw.get("watch"):
         what = f"only {jobs.ignored_note(ignored)} it does not read" if ignored else "no files"
         click.echo(f"portraitcli: {', '.join(sources)}: nothing to process ({what}; photos: "
                    f"{' '.join(sorted(jobs.PHOTO_EXTENSIONS))}; videos: .mp4 .mov .mkv .webm ...)", err=True)
         sys.exit(jobs.EXIT_FAILED)
     if ignored and not kw["quiet"]:
-        click.echo(f"portraitcli: ignored {jobs.ignored_note(ignored)}: not photos or videos portraitcli reads",
+        click.echo(f"portraitcli: note: ignored {jobs.ignored_note(ignored)}: not photos or videos portraitcli reads",
                    err=True)
     skipped = batch.skipped_note()
     if skipped and not kw["quiet"]:
-        click.echo(f"portraitcli: {skipped}", err=True)
+        click.echo(f"portraitcli: note: {skipped}", err=True)
     if kw.get("sheet") and not settings.dry_run:
         from portraitcli.sheet import make_sheet
 
@@ -335,7 +344,7 @@ def cli():
       portraitcli blur in.mp4 out.mp4
       portraitcli cutout shoot/ cut/
       portraitcli replace-bg --background beach.jpg *.jpg out/
-      ffmpeg -i in.mkv -f nut - | portraitcli blur - - | ffplay -
+      portraitcli segment - - < photo.jpg > matte.png
     """
 
 
@@ -348,7 +357,9 @@ def segment(paths, **kw):
 
 
 @cli.command(epilog=EXIT_CODES)
-@click.option("--strength", type=click.FloatRange(0, 1), default=0.5, show_default=True, help="How strong the blur is.")
+@click.option("--strength", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="How strong the blur is, on a 0-1 scale: 0 leaves the background sharp, 1 is the strongest "
+                   "(a Gaussian whose sigma is 2% of the picture's longer side; 0.5 is 1%).")
 @click.option("--bokeh", is_flag=True, help="Disc-shaped lens blur where bright highlights bloom.")
 @common_options
 def blur(paths, strength, bokeh, **kw):
@@ -358,7 +369,10 @@ def blur(paths, strength, bokeh, **kw):
 
 @cli.command("replace-bg", epilog=EXIT_CODES)
 @click.option("-b", "--background", required=True, help="New background: an image, a video, or a colour (name, #rrggbb, r,g,b).")
-@click.option("--fit", type=click.Choice(["cover", "contain", "stretch"]), default="cover", show_default=True)
+@click.option("--fit", type=click.Choice(["cover", "contain", "stretch"]), default="cover", show_default=True,
+              help="How a background image or video of another shape fills the frame: cover scales it to "
+                   "fill and crops the overflow, contain fits it whole and fills the bars with its own blurred "
+                   "edges, stretch ignores its aspect ratio.")
 @click.option("--edge-match", type=click.FloatRange(0, 1), default=0.3, show_default=True,
               help="Match the colour of soft edges to the new background's light.")
 @common_options
@@ -377,34 +391,36 @@ def cutout(paths, background, **kw):
 
 
 @cli.command()
-@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.argument("paths", nargs=-1, type=click.Path(exists=True), metavar="[FILE|FOLDER]...")
 @click.option("--as", "dest_ext", metavar="EXT", help="Explain what writing to this extension would do (e.g. .mp4).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True,
+              help="For scripts: a JSON list with one object per input (sizes as [width, height]).")
 @click.option("--runtime", is_flag=True,
               help="Also (or, without FILE, only) the onnxruntime build, its providers and the models.")
-def info(files, dest_ext, as_json, runtime):
-    """What portraitcli sees in an input (size, orientation, colour profile, streams, frame
-    rate, audio) and what it would do with it; --runtime: what runs the model (CPU or GPU build)."""
+def info(paths, dest_ext, as_json, runtime):
+    """What portraitcli sees in each input (size, orientation, colour profile, streams, frame
+    rate, audio) and what it would do with it; a folder: every photo and video under it.
+    --runtime: what runs the model (CPU or GPU build)."""
     import json
 
     from portraitcli.errors import PortraitError
-    from portraitcli.info import describe, describe_runtime, format_text
+    from portraitcli.info import describe, describe_runtime, files_in, format_text
 
-    if not files and not runtime:
-        raise click.UsageError("give a FILE, or --runtime")
+    if not paths and not runtime:
+        raise click.UsageError("give a FILE or FOLDER, or --runtime")
     failed = 0
     described = [describe_runtime()] if runtime else []
-    for f in files:
-        ext = dest_ext if not dest_ext or dest_ext.startswith(".") else "." + dest_ext
+    ext = dest_ext if not dest_ext or dest_ext.startswith(".") else "." + dest_ext
+    for f in files_in([Path(p) for p in paths]):
         try:
-            described.append(describe(Path(f), ext))
+            described.append(describe(f, ext))
         except PortraitError as exc:
             click.echo(f"portraitcli: {exc}", err=True)
             failed += 1
     if as_json:
         click.echo(json.dumps(described, indent=2))
     else:
-        click.echo("\n".join(format_text(d) for d in described))
+        click.echo("\n\n".join(format_text(d) for d in described))
     sys.exit(1 if failed else 0)
 
 

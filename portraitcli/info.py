@@ -118,11 +118,53 @@ def describe_runtime() -> dict:
             "models": [p.name for p in (BUNDLED_MODEL, BUNDLED_INT8) if p.exists()], "plan": plan}
 
 
+# how each field reads in text; a field not listed is shown with its name
+_LABELS = {"stored_size": "stored size", "upright_size": "upright size", "display_size": "display size",
+           "bits_per_channel": "bits per channel", "has_alpha": "alpha channel", "icc_profile": "colour profile",
+           "dpi": "resolution", "exif": "EXIF", "fps": "frame rate", "variable_frame_rate": "variable frame rate",
+           "duration_s": "duration", "pixel_format": "pixel format", "installed_builds": "installed builds"}
+
+
+def _human(key: str, value) -> str:
+    """A value as a person reads it: 640x360, 29.97 fps, aac, yes; '-' for nothing."""
+    if value is None or value == []:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key.endswith("size"):
+        return f"{value[0]}x{value[1]}"
+    if key == "dpi":
+        return f"{value[0]:g} x {value[1]:g} dpi"
+    if key == "fps":
+        return f"{value:.3f}".rstrip("0").rstrip(".") + " fps"
+    if key == "duration_s":
+        return f"{value:.2f} s"
+    if key == "rotation":
+        return f"{value} degrees"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
 def format_text(d: dict) -> str:
     lines = [f"{d['file']}: {d['kind']}"]
     for key, value in d.items():
         if key not in ("file", "kind", "plan"):
-            lines.append(f"  {key.replace('_', ' ')}: {value if value not in (None, []) else '-'}")
+            lines.append(f"  {_LABELS.get(key, key.replace('_', ' '))}: {_human(key, value)}")
     lines.append("  portraitcli would:")
     lines += [f"    - {p}" for p in d["plan"]]
     return "\n".join(lines)
+
+
+def files_in(paths: list[Path]) -> list[Path]:
+    """The files info describes: each file named, and the photos and videos under each folder
+    (by path, IMG_2 before IMG_10)."""
+    from portraitcli.jobs import kind_of, media_under, natural_key
+
+    files = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted((f for f in media_under(path) if kind_of(f)), key=lambda f: natural_key(str(f)))
+        else:
+            files.append(path)
+    return files

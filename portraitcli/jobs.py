@@ -131,6 +131,11 @@ def _walk(folder: Path, seen_dirs: set) -> Iterator[Path]:
         yield from _entries(it, seen_dirs)
 
 
+def media_under(folder: Path) -> Iterator[Path]:
+    """Every file under folder (recursive, unsorted, symlinked folders not followed)."""
+    return _walk(folder, set())
+
+
 def _entries(it, seen_dirs: set) -> Iterator[Path]:
     for entry in it:
         if entry.name.startswith(".") and ".portraitcli-tmp" in entry.name:
@@ -233,7 +238,7 @@ def plan(sources: list[str], dest: str, settings: Settings, ignored: dict | None
             yield _unique(_task_for(src, out, command, settings), planned)
 
 
-def _natural(text: str) -> list:
+def natural_key(text: str) -> list:
     """Sort key in which IMG_2 comes before IMG_10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
@@ -250,8 +255,8 @@ def input_order(sources: list[str]):
         for index, (source, root) in enumerate(zip(sources, roots)):
             if path == root or path.startswith(root.rstrip(os.sep) + os.sep) or \
                     (glob.has_magic(source) and fnmatch.fnmatch(item[0], source)):
-                return index, _natural(path)
-        return len(sources), _natural(path)
+                return index, natural_key(path)
+        return len(sources), natural_key(path)
 
     return key
 
@@ -536,7 +541,7 @@ class Batch:
             # a file name may hold a newline or other control characters: one failure, one line
             self.echo(f"portraitcli: {r.input}: {r.reason}".translate(_CONTROL_ESCAPES))
         for note in r.notes:  # adaptations the user should know about (alpha flattened, audio dropped)
-            log.warning("%s: %s", r.input, note)
+            log.warning("note: %s: %s", r.input, note)
         if bar is not None:
             bar.update(1)
 
@@ -587,8 +592,7 @@ class Batch:
                 if reason:
                     self._record(Result(item.source, item.dest, "skipped", reason), bar)
                     continue
-                if self.settings.dry_run:
-                    self.echo(f"{item.source} -> {item.dest}")
+                if self.settings.dry_run:  # the CLI lists them, sorted, once the plan is complete
                     self._record(Result(item.source, item.dest, "skipped", "dry run"), bar)
                     continue
                 if item.kind != "photo":
@@ -827,7 +831,7 @@ class Settler:
                     continue
                 out.append(path)
                 del self._files[path]
-        return sorted(out, key=_natural)
+        return sorted(out, key=natural_key)
 
 
 def _ignored(path: str, dest_real: str) -> bool:

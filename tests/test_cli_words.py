@@ -33,7 +33,7 @@ def test_skipped_output_is_named_with_the_way_to_replace_it(tmp_path, photos):
     assert run_portraitcli("blur", photos[0], out).returncode == 0
     proc = run_portraitcli("blur", "--strength", "1", photos[0], out)
     assert proc.returncode == 0
-    assert f"portraitcli: {out} exists; --overwrite replaces it" in _err(proc)
+    assert f"portraitcli: note: {out} exists; --overwrite replaces it" in _err(proc)
     folder = tmp_path / "outs"
     assert run_portraitcli("blur", *photos, folder).returncode == 0
     proc = run_portraitcli("blur", *photos, folder)
@@ -72,7 +72,8 @@ def test_folder_with_nothing_readable_says_what_it_ignored(tmp_path, photos):
     (odd / "a.jpg").write_bytes(photos[0].read_bytes())
     proc = run_portraitcli("blur", odd, tmp_path / "o3")
     assert proc.returncode == 0, proc.stderr
-    assert "ignored 4 files (2 .txt, 1 .tga, 1 .xcf)" in _err(proc) and (tmp_path / "o3" / "a.jpg").is_file()
+    assert "portraitcli: note: ignored 4 files (2 .txt, 1 .tga, 1 .xcf)" in _err(proc)
+    assert (tmp_path / "o3" / "a.jpg").is_file()
 
 
 def test_several_inputs_into_a_file_name_is_a_usage_error(tmp_path, photos):
@@ -188,3 +189,96 @@ def test_video_output_keeps_subtitles_and_language_and_says_what_it_changed(tmp_
     # a container that cannot hold them says so
     proc = run_portraitcli("blur", source, tmp_path / "out.avi")
     assert proc.returncode == 0 and ".avi cannot hold subrip subtitles" in _err(proc)
+
+
+def test_notes_are_told_apart_from_errors(tmp_path, astronaut_rgb):
+    """A CMYK photo is converted (a note, exit 0); a broken one fails (the error form, exit 1)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(astronaut_rgb).resize((128, 128)).convert("CMYK").save(src / "cmyk.jpg", quality=90)
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    proc = run_portraitcli("segment", src, tmp_path / "out")
+    assert proc.returncode == 1, proc.stderr
+    lines = _err(proc).splitlines()
+    note = [ln for ln in lines if "CMYK" in ln]
+    assert note and note[0].startswith(f"portraitcli: note: {src / 'cmyk.jpg'}: ") and "sRGB" in note[0]
+    error = [ln for ln in lines if "broken.jpg" in ln]
+    assert len(error) == 1 and error[0].startswith(f"portraitcli: {src / 'broken.jpg'}: ")
+    assert "note:" not in error[0]
+    assert (tmp_path / "out" / "cmyk.png").is_file() and not (tmp_path / "out" / "broken.png").exists()
+    # -q keeps the errors and drops the notes
+    quiet = _err(run_portraitcli("segment", "-q", "--overwrite", src, tmp_path / "out"))
+    assert "broken.jpg" in quiet and "note:" not in quiet
+
+
+def test_dry_run_lists_every_output_sorted_on_stdout(tmp_path, astronaut_rgb):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    small = Image.fromarray(astronaut_rgb).resize((64, 64))
+    for name in ("c.jpg", "a.jpg", "sub/b.jpg", "B.png"):
+        small.save(src / name)
+    make_person_clip(src / "clip.mp4", astronaut_rgb, seconds=0.2, audio=False)
+    out = tmp_path / "out"
+    proc = run_portraitcli("blur", "--dry-run", src, out)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.decode().splitlines()
+    outputs = [ln.split(" -> ")[1] for ln in lines]
+    assert outputs == sorted(outputs) and len(lines) == 5
+    assert f"{src / 'sub' / 'b.jpg'} -> {out / 'sub' / 'b.jpg'}" in lines
+    assert f"{src / 'clip.mp4'} -> {out / 'clip.mp4'}" in lines
+    assert " -> " not in _err(proc)  # the listing is on stdout only
+    assert not out.exists()
+
+
+def test_info_reads_as_text_and_json_for_files_and_folders(tmp_path, astronaut_rgb):
+    folder = tmp_path / "shoot"
+    (folder / "empty").mkdir(parents=True)
+    Image.fromarray(astronaut_rgb).resize((64, 48)).save(folder / "IMG_10.jpg", dpi=(300, 300))
+    Image.fromarray(astronaut_rgb).resize((64, 48)).save(folder / "IMG_9.png")
+    (folder / "notes.txt").write_text("not media")
+    clip = make_person_clip(tmp_path / "clip.mp4", astronaut_rgb, seconds=0.4, size=(160, 120), audio=True)
+    proc = run_portraitcli("info", folder, clip)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.decode()
+    assert "[" not in text and "]" not in text and "True" not in text and "False" not in text
+    blocks = text.split("\n\n")
+    # a folder's files by path, IMG_9 before IMG_10, then the next argument
+    assert [b.splitlines()[0] for b in blocks] == [f"{folder / 'IMG_9.png'}: photo",
+                                                   f"{folder / 'IMG_10.jpg'}: photo", f"{clip}: video"]
+    assert "  stored size: 64x48" in blocks[1] and "  resolution: 300 x 300 dpi" in blocks[1]
+    assert "  alpha channel: no" in blocks[0]
+    assert "  size: 160x120" in blocks[2] and "  frame rate: 15 fps" in blocks[2] and "  audio: aac" in blocks[2]
+    data = json.loads(run_portraitcli("info", "--json", folder, clip).stdout)
+    assert [d["file"] for d in data] == [str(folder / "IMG_9.png"), str(folder / "IMG_10.jpg"), str(clip)]
+    assert data[1]["stored_size"] == [64, 48] and data[2]["size"] == [160, 120] and data[2]["audio"] == ["aac"]
+
+
+def test_every_option_says_what_it_does():
+    import click
+
+    from portraitcli.cli import cli
+
+    for name, command in cli.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help and len(param.help) > 15, (name, param.opts)
+    fit = next(p for p in cli.commands["replace-bg"].params if p.name == "fit").help
+    assert all(choice in fit for choice in ("cover", "contain", "stretch"))
+    blur = {p.name: p.help for p in cli.commands["blur"].params if isinstance(p, click.Option)}
+    assert "0-1" in blur["strength"] and "VP9" in blur["preset"] and "ProRes" in blur["preset"]
+
+
+def test_readme_recipes_say_when_they_need_a_system_ffmpeg():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    assert "ffplay" not in readme
+    from portraitcli.cli import cli
+
+    assert "ffplay" not in (cli.help or "")
+    blocks = readme.split("```")[1::2]
+    for block in blocks:
+        if any(line.lstrip().startswith("ffmpeg ") or "| ffmpeg " in line for line in block.splitlines()):
+            # the paragraph before the block names the need
+            before = readme[:readme.index(block)].removesuffix("```").rstrip().rsplit("\n\n", 1)[-1]
+            assert "system ffmpeg" in before, block
