@@ -76,7 +76,7 @@ def measure_throughput(clips: dict[str, Path], workdir: Path, repeats: int) -> N
             rows.append([name, variant, frames[name], "yes" if kept[(name, key)] else "NO",
                          frames[name] / common.median(runs), common.median(runs), common.spread(runs),
                          ratio if ours else 1.0,
-                         f"<= {TARGET_RATIO}  {common.verdict(ratio <= TARGET_RATIO)}" if ours else ""])
+                         f"<= {TARGET_RATIO} (issue 35)" if ours else ""])
     common.print_table(["clip", "command", "frames", "all frames + audio kept", "fps", "median s", "s range",
                         "x ffmpeg time", "target"], rows,
                        title=f"Video throughput, {FPS} fps clips with AAC audio, libx264 veryfast crf 20, "
@@ -173,9 +173,8 @@ def measure_live(clip: Path, seconds: float, loop_frames: int) -> None:
     rows = []
     for name, values in (("capture to sink", capture), ("pipeline's own (source yield to sink)", pipeline)):
         med, p95 = common.median(values), common.percentile(values, 95)
-        rows.append([name, med, p95, med / interval_ms, p95 / interval_ms,
-                     f"{common.verdict(med <= 2 * interval_ms)} / {common.verdict(p95 <= 2 * interval_ms)}"])
-    common.print_table(["latency", "median ms", "p95 ms", "median frames", "p95 frames", "<= 2 frames (med / p95)"],
+        rows.append([name, med, p95, med / interval_ms, p95 / interval_ms])
+    common.print_table(["latency", "median ms", "p95 ms", "median frames", "p95 frames"],
                        rows, title=f"Live latency: blur at {width}x{height}, camera at {FPS} fps for {seconds:g} s "
                                    f"(frame interval {interval_ms:.1f} ms), provider {segmenter.provider}")
     offered = len(camera.captured) + camera.dropped
@@ -207,8 +206,8 @@ def measure_memory(short: Path, long: Path, workdir: Path) -> None:
                         "tree MiB by 25/50/75/100% of run"], rows,
                        title=f"Memory of `portraitcli blur` against clip length ({short.stem.split('_')[1]})")
     growth = results["long"].root_peak_mib / max(1e-6, results["short"].root_peak_mib)
-    print(f"  long/short peak RSS of the portraitcli process: {growth:.3f} "
-          f"(flat: <= 1.10 {common.verdict(growth <= 1.10)})\n", flush=True)
+    print(f"  long/short peak RSS of the portraitcli process: {growth:.3f} (1.000: flat in clip length)\n",
+          flush=True)
 
 
 def main() -> None:

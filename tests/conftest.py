@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from portraitcli.media.video import ffmpeg_exe
+from tests.clips import make_person_clip  # noqa: F401 - the tests import it from here
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -35,41 +38,6 @@ def astronaut_png(tmp_path, astronaut_rgb) -> Path:
     return path
 
 
-def ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def make_person_clip(path: Path, rgb: np.ndarray, seconds: float = 1.0, fps: int = 15, size=(320, 240),
-                     audio: bool = True, extra_args: list[str] | None = None, shift: int = 4) -> Path:
-    """A clip of the photo sliding sideways over a plain background, with a sine tone."""
-    import cv2
-
-    w, h = size
-    frames = int(seconds * fps)
-    scale = h / rgb.shape[0]
-    person = cv2.resize(rgb, (int(rgb.shape[1] * scale), h))
-    cmd = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-           "-s", f"{w}x{h}", "-r", str(fps), "-i", "-"]
-    if audio:
-        cmd += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
-    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
-    if audio:
-        cmd += ["-c:a", "aac", "-shortest"]
-    cmd += (extra_args or []) + [str(path)]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
-    for i in range(frames):
-        canvas = np.full((h, w, 3), (90, 120, 150), np.uint8)
-        x = (i * shift) % max(1, w - person.shape[1] // 2) - person.shape[1] // 4
-        x0, x1 = max(0, x), min(w, x + person.shape[1])
-        canvas[:, x0:x1] = person[:, x0 - x: x1 - x]
-        proc.stdin.write(canvas.tobytes())
-    proc.stdin.close()
-    assert proc.wait() == 0
-    return path
-
-
 @pytest.fixture()
 def person_clip(tmp_path, astronaut_rgb) -> Path:
     return make_person_clip(tmp_path / "clip.mp4", astronaut_rgb)
@@ -85,7 +53,7 @@ def run_portraitcli(*args: str, input: bytes | None = None, cwd=None, timeout=30
 
 def stream_packets(path: Path, stream: str) -> list[str]:
     """framecrc lines (pts, duration, size, checksum) of one stream, for bit-exact comparisons."""
-    out = subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", stream, "-c", "copy",
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", stream, "-c", "copy",
                           "-f", "framecrc", "-"], capture_output=True, text=True, check=True).stdout
     return [ln.split(",", 1)[1].strip() for ln in out.splitlines() if ln and not ln.startswith("#")]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from portraitcli.media.video import probe
-from tests.conftest import ffmpeg, make_person_clip, run_portraitcli
+from portraitcli.media.video import ffmpeg_exe, probe
+from tests.conftest import make_person_clip, run_portraitcli
 
 
 @pytest.fixture()
@@ -174,13 +174,13 @@ def test_video_output_keeps_subtitles_and_language_and_says_what_it_changed(tmp_
     srt = tmp_path / "s.srt"
     srt.write_text("1\n00:00:00,000 --> 00:00:00,300\nhello\n")
     source = tmp_path / "src.mkv"
-    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(clip), "-i", str(srt), "-map", "0",
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(clip), "-i", str(srt), "-map", "0",
                     "-map", "1", "-c:v", "copy", "-c:s", "srt", "-metadata:s:s:0", "language=fra",
                     "-metadata:s:v:0", "language=und", str(source)], check=True)
     out = tmp_path / "out.mp4"
     proc = run_portraitcli("blur", source, out)
     assert proc.returncode == 0, proc.stderr
-    banner = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+    banner = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
     assert "(fra): Subtitle: mov_text" in banner  # subtitles carried over, their language kept
     assert "(und): Video" in banner and "(eng)" not in banner
     assert probe(out).subtitle_codecs == ["mov_text"]

@@ -61,14 +61,14 @@ def _rotated_clip(tmp_path, astronaut_rgb) -> tuple[Path, Path]:
     """A plain clip and the same clip as phones store it: sideways with a display matrix."""
     import subprocess
 
-    from tests.conftest import ffmpeg
+    from portraitcli.media.video import ffmpeg_exe
 
     plain = make_person_clip(tmp_path / "plain.mp4", astronaut_rgb, seconds=0.4, audio=False)
     sideways = tmp_path / "sideways.mp4"
-    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(plain), "-vf", "transpose=2",
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(plain), "-vf", "transpose=2",
                     "-c:v", "libx264", "-preset", "ultrafast", str(sideways)], check=True)
     phone = tmp_path / "phone.mp4"
-    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-display_rotation:v:0", "-90", "-i",
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-display_rotation:v:0", "-90", "-i",
                     str(sideways), "-c", "copy", str(phone)], check=True)
     return plain, phone
 
@@ -192,9 +192,9 @@ def _decoded_frames(path: Path) -> int:
     """Frames a player shows: decoded, after the container's edit list (discarded samples dropped)."""
     import subprocess
 
-    from tests.conftest import ffmpeg
+    from portraitcli.media.video import ffmpeg_exe
 
-    out = subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", "0:v:0",
                           "-vf", "scale=64:36", "-f", "framecrc", "-"], capture_output=True, text=True, check=True)
     return sum(1 for ln in out.stdout.splitlines() if ln and not ln.startswith("#"))
 

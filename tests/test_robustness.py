@@ -38,7 +38,8 @@ from PIL import Image
 from portraitcli.cli import cli
 from portraitcli.errors import InputError
 from portraitcli.media.atomic import TEMP_MARK
-from tests.conftest import ffmpeg, run_portraitcli
+from portraitcli.media.video import ffmpeg_exe
+from tests.conftest import make_person_clip, run_portraitcli
 
 SIDE = 96  # photo size: big enough for the model, small enough to cost nothing
 
@@ -57,19 +58,8 @@ def encode(rgb: np.ndarray, fmt: str, **options) -> bytes:
     return buf.getvalue()
 
 
-def make_clip(path: Path, audio: bool = False, seconds: float = 1.0) -> Path:
-    """A 160x120 test-pattern clip; moov at the end (ffmpeg's default for mp4)."""
-    cmd = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
-           "-i", f"testsrc=size=160x120:rate=10:duration={seconds}"]
-    if audio:
-        cmd += ["-f", "lavfi", "-i", f"sine=duration={seconds}", "-c:a", "aac", "-shortest"]
-    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]
-    subprocess.run(cmd, check=True, capture_output=True)
-    return path
-
-
 def make_audio_only(path: Path) -> Path:
-    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1",
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1",
                     "-c:a", "aac", str(path)], check=True, capture_output=True)
     return path
 
@@ -209,8 +199,10 @@ def build_hostile_folder(src: Path, rgb: np.ndarray, clip: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("clip") / "clip.mp4")
+def clip(tmp_path_factory, small_rgb) -> Path:
+    """A small clip, its index (moov) at the end as ffmpeg writes mp4 by default."""
+    return make_person_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", small_rgb, fps=10, size=(160, 120),
+                            audio=False)
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +247,7 @@ def test_good_inputs_still_processed(hostile, name):
     assert entry["status"] == "done" and entry["output"] == str(hostile.dest / GOOD[name])
     src = os.fsencode(hostile.src / name)
     if name.endswith(".mp4"):
-        probe = subprocess.run([ffmpeg(), "-hide_banner", "-i", out, "-f", "null", "-"], capture_output=True)
+        probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", out, "-f", "null", "-"], capture_output=True)
         assert probe.returncode == 0 and b"160x120" in probe.stderr
         return
     with Image.open(out) as result, Image.open(src) as original:
@@ -694,7 +686,7 @@ def user_tree(tmp_path_factory, small_rgb) -> Path:
     (root / "user" / "keep.txt").write_text("the user's own notes")
     (root / "notes.txt").write_text("not media")
     (root / "out.jpg").write_bytes(encode(small_rgb[:, ::-1], "JPEG"))
-    make_clip(root / "clip.mp4", seconds=0.5)
+    make_person_clip(root / "clip.mp4", small_rgb, seconds=0.5, fps=10, size=(160, 120), audio=False)
     (root / "seq" / SEQUENCE_MARK).write_text("image sequence written by portraitcli\n")
     (root / "seq" / "frame_000000.png").write_bytes(encode(small_rgb, "PNG"))
     return root

@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portraitcli.media.video import probe
-from tests.conftest import ffmpeg, frame_pts, make_person_clip, run_portraitcli, stream_packets
+from portraitcli.media.video import ffmpeg_exe, probe
+from tests.conftest import frame_pts, make_person_clip, run_portraitcli, stream_packets
 
 
 def decode_frames(path, pix_fmt="rgb24", extra_in=()) -> np.ndarray:
     info = probe(path, with_timestamps=False)
     w, h = info.width, info.height
     channels = {"rgb24": 3, "rgba": 4, "gray": 1}[pix_fmt]
-    raw = subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", *extra_in, "-noautorotate", "-i", str(path),
+    raw = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", *extra_in, "-noautorotate", "-i", str(path),
                           "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"], capture_output=True, check=True).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, h, w, channels)
 
@@ -42,7 +42,7 @@ def test_no_audio_means_no_audio(tmp_path, astronaut_rgb):
 
 def test_variable_frame_rate_timestamps_kept(person_clip, tmp_path):
     vfr = tmp_path / "vfr.mkv"
-    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-vf",
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-vf",
                     "select='not(eq(n\\,3)+eq(n\\,4)+eq(n\\,9))'", "-fps_mode", "vfr", "-c:v", "libx264",
                     "-preset", "ultrafast", "-c:a", "copy", str(vfr)], check=True)
     out = tmp_path / "out.mkv"
@@ -56,10 +56,10 @@ def test_rotated_phone_clip_keeps_rotation(person_clip, tmp_path):
     """Stored sideways with a display matrix, as phones record: the model must see the person
     upright, and the output keeps the stored orientation and the same display matrix."""
     rotated = tmp_path / "phone.mp4"
-    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-vf", "transpose=2",
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-vf", "transpose=2",
                     "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "copy", str(rotated)], check=True)
     tagged = tmp_path / "phone_tagged.mp4"
-    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-display_rotation:v:0", "-90", "-i",
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-display_rotation:v:0", "-90", "-i",
                     str(rotated), "-c", "copy", str(tagged)], check=True)
     assert probe(tagged).rotation == 270
     out = tmp_path / "out.mp4"
@@ -109,7 +109,7 @@ def test_cutout_to_mp4_composites_and_says_so(person_clip, tmp_path):
 
 def test_replace_background_with_looping_video(person_clip, tmp_path, astronaut_rgb):
     short_bg = tmp_path / "bg.mp4"
-    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i",
                     "testsrc2=size=200x100:rate=15:duration=0.4", "-c:v", "libx264", "-pix_fmt", "yuv420p",
                     str(short_bg)], check=True)
     out = tmp_path / "r.mp4"
@@ -120,12 +120,12 @@ def test_replace_background_with_looping_video(person_clip, tmp_path, astronaut_
 
 @pytest.mark.parametrize("container", ["nut", "matroska", "mpegts"])
 def test_stdin_to_stdout_stream(person_clip, container):
-    feed = subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-c:v",
+    feed = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-c:v",
                            "libx264", "-preset", "ultrafast", "-c:a", "aac", "-f", container, "-"],
                           capture_output=True, check=True).stdout
     proc = run_portraitcli("blur", "-", "-", "--format", "nut", input=feed)
     assert proc.returncode == 0, proc.stderr
-    back = subprocess.run([ffmpeg(), "-hide_banner", "-i", "-", "-f", "null", "-"], input=proc.stdout,
+    back = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", "-", "-f", "null", "-"], input=proc.stdout,
                           capture_output=True)
     text = back.stderr.decode()
     assert "Video: h264" in text and "Audio:" in text
@@ -192,7 +192,7 @@ def test_failing_ffmpeg_reports_its_own_error(person_clip, tmp_path):
 def decode_planes(path) -> np.ndarray:
     """Frames as stored yuv420p bytes, (frames, H * 3/2, W)."""
     info = probe(path, with_timestamps=False)
-    raw = subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "rawvideo",
+    raw = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-f", "rawvideo",
                           "-pix_fmt", "yuv420p", "-"], capture_output=True, check=True).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, info.height * 3 // 2, info.width)
 
@@ -419,3 +419,4 @@ def test_virtual_camera_gets_i420_frames_of_its_size(tmp_path, astronaut_rgb):
     assert np.abs(back.astype(int) - rgb).mean() < 3
     matte = I420(data[2].copy(), 320, 240)
     assert matte.y.min() > 230 and abs(int(matte.u.mean()) - 128) <= 1  # white, no colour
+
