@@ -86,8 +86,10 @@ def warp(image: np.ndarray, z: float, tx: float, ty: float, interpolation) -> np
     return cv2.warpAffine(image, m, (w, h), flags=interpolation, borderMode=cv2.BORDER_REFLECT_101)
 
 
-def make_clip(rgb: np.ndarray, mask: np.ndarray, count: int, seed: int, noise: float, jpeg: int,
-              zoom: float = 1.3, motion_blur: bool = True) -> Clip:
+def filmed_frames(rgb: np.ndarray, mask: np.ndarray, count: int, seed: int, noise: float, jpeg: int,
+                  zoom: float = 1.3, motion_blur: bool = True) -> Clip:
+    """A labelled photo filmed by a moving virtual camera, in memory with its true mask per
+    frame: not a clip file (for those, tests/clips.py), since the scores need the truth."""
     import cv2
 
     rng = np.random.default_rng(seed)
@@ -223,7 +225,7 @@ def main() -> None:
         scores = {s: Scores() for s in strengths}
         for k, ident in enumerate(ids):
             rgb, mask = load_pair(args.data, ident, scale)
-            clip = make_clip(rgb, mask, n_frames, seed=1000 * seed + k, noise=args.noise, jpeg=args.jpeg,
+            clip = filmed_frames(rgb, mask, n_frames, seed=1000 * seed + k, noise=args.noise, jpeg=args.jpeg,
                              motion_blur=not args.no_motion_blur)
             evaluate_clip(clip, model, strengths, scores)
         per_seed.append(scores)
