@@ -149,7 +149,6 @@ def iou(pred: np.ndarray, truth: np.ndarray) -> float:
 
 
 def evaluate_clip(clip: Clip, model, strengths: list[float], scores: dict[float, Scores]) -> None:
-    from portraitcli.matte import full_resolution
     from portraitcli.segmenter import Segmenter
 
     # one segmenter per strength, all sharing one model session
@@ -161,8 +160,7 @@ def evaluate_clip(clip: Clip, model, strengths: list[float], scores: dict[float,
         prob = model.predict_small(small)  # once per frame: the segmenters only differ after it
         for s in strengths:
             seg = segmenters[s]  # both smoothing passes and the subject choice, as the CLI runs them
-            alpha = full_resolution(seg.follow(prob, small, video=True), rgb, seg.refine, video=True)
-            alpha = seg.smoother.smooth_alpha(alpha, seg.smoother.weight)
+            alpha = seg.finish_frame(seg.follow_frame(prob, small), rgb)
             sc = scores[s]
             pred = alpha > 0.5
             sc.iou.append(iou(pred, truth))
@@ -183,7 +181,7 @@ def evaluate_clip(clip: Clip, model, strengths: list[float], scores: dict[float,
                     if speed > 0.5:
                         sc.trail_fast.append(float(np.dot(c_true - c_pred, velocity / speed)))
     for s in strengths:
-        scores[s].scene_cuts += segmenters[s].smoother.scene_cuts
+        scores[s].scene_cuts += segmenters[s].scene_cuts
 
 
 # --------------------------------------------------------------------------- main

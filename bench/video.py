@@ -148,7 +148,6 @@ def load_frames(clip: Path, count: int) -> list:
 def measure_live(clip: Path, seconds: float, loop_frames: int) -> None:
     import cv2
 
-    from portraitcli.matte import full_resolution
     from portraitcli.media.devices import camera_frame
     from portraitcli.options import RenderOptions
     from portraitcli.pipeline import run_video
@@ -162,7 +161,7 @@ def measure_live(clip: Path, seconds: float, loop_frames: int) -> None:
     segmenter = Segmenter()
     renderer = Renderer(RenderOptions(command="blur"))
     for frame in frames[:3]:  # warm-up of the same path: first inference and allocations off the clock
-        renderer(frame, full_resolution(segmenter.frame_probability(frame, video=True), frame, video=True))
+        renderer(frame, segmenter.finish_frame(segmenter.model_frame(frame), frame))
     segmenter.reset()
     camera = Camera(frames, FPS, int(seconds * FPS))
     sink = TimingSink()

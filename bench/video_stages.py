@@ -37,7 +37,6 @@ STAGES = ("model stage (shrink, network, smoothing at 256)", "edge refinement to
 def wrap_stages(totals: dict) -> None:
     """Wrap the pipeline's stage functions so each adds its thread CPU time to totals."""
     import portraitcli.media.video as video
-    import portraitcli.pipeline as pipeline
     import portraitcli.render as render
     import portraitcli.segmenter as segmenter
     import portraitcli.temporal as temporal
@@ -58,8 +57,8 @@ def wrap_stages(totals: dict) -> None:
         setattr(owner, name, wrapper)
 
     model, refinement, second_pass, compositing, writing = STAGES[:5]
-    timed(segmenter.Segmenter, "frame_probability", model)
-    timed(pipeline, "full_resolution", refinement)
+    timed(segmenter.Segmenter, "model_frame", model)
+    timed(segmenter, "full_resolution", refinement)
     timed(temporal.TemporalSmoother, "smooth_alpha", second_pass)
     timed(render.Renderer, "__call__", compositing)
     timed(video.VideoWriter, "write", writing)

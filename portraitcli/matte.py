@@ -258,12 +258,13 @@ def _upsampled_alpha(a: np.ndarray, b: np.ndarray, luma_source: np.ndarray, widt
     return alpha
 
 
-def full_resolution(prob: np.ndarray, frame, refine_edges: bool = True, video: bool = False,
+def full_resolution(prob: np.ndarray, frame, refine_edges: bool = True, fit: Fit = PHOTO_FIT,
                     out: np.ndarray | None = None) -> np.ndarray:
     """The one place that turns a model probability into a full-resolution alpha.
-    frame: the RGB array (or a Pyramid of it), or an I420 video frame. out: where to write it."""
+    frame: the RGB array (or a Pyramid of it), or an I420 video frame. fit: the refinement's
+    (PHOTO_FIT or VIDEO_FIT). out: where to write it."""
     if refine_edges:
-        return refine(prob, frame, VIDEO_FIT if video else PHOTO_FIT, out)
+        return refine(prob, frame, fit, out)
     height, width = frame.shape[:2]
     alpha = np.clip(upsample(prob.astype(np.float32), width, height), 0.0, 1.0)
     if out is None:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import cv2
 
 from portraitcli.allocator import keep_freed_memory
-from portraitcli.matte import full_resolution
 from portraitcli.segmenter import Segmenter
 
 _END = object()
@@ -116,7 +115,7 @@ def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
     modelled: queue.Queue = queue.Queue(maxsize=1 if live else 4)
     errors: list[BaseException] = []
     segmenter.reset()
-    cuts_before = segmenter.smoother.scene_cuts  # the smoother's counter spans clips; report this one's
+    cuts_before = segmenter.scene_cuts  # the counter spans clips; report this one's
 
     def source():
         for index, pts, frame in frames:
@@ -130,17 +129,11 @@ def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
             if item is _END:
                 return
             index, pts, frame, started = item
-            prob = segmenter.frame_probability(frame, rotation, video=True)
-            yield index, pts, frame, started, prob, segmenter.smoother.weight
+            yield index, pts, frame, started, segmenter.model_frame(frame, rotation)
 
-    def composite(frame, prob, weight, sequence, index):
+    def composite(frame, first_step, sequence, index):
         # frames stay in their stored orientation: only the network needs them upright
-        alpha = None
-        try:
-            alpha = full_resolution(prob, frame, segmenter.refine, video=True)
-        finally:  # in frame order; a failed frame still passes the turn on
-            alpha = segmenter.smoother.smooth_alpha(alpha, weight, sequence)
-        return renderer(frame, alpha, index, rotation)
+        return renderer(frame, segmenter.finish_frame(first_step, frame, sequence), index, rotation)
 
     # frames in parallel already fill every core: OpenCV's own worker threads would only contend
     cv2_threads = cv2.getNumThreads()
@@ -171,8 +164,8 @@ def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
             item = modelled.get()
             if item is _END:
                 break
-            index, pts, frame, started, prob, weight = item
-            pending.append((pts, started, pool.submit(composite, frame, prob, weight, submitted, index)))
+            index, pts, frame, started, first_step = item
+            pending.append((pts, started, pool.submit(composite, frame, first_step, submitted, index)))
             submitted += 1
             # live: frames overlap in the compositors but at most one waits behind another;
             # capture: each frame goes out before the model takes the next
@@ -199,7 +192,7 @@ def run_video(frames, sink, segmenter: Segmenter, renderer, rotation: int = 0,
         pool.shutdown(wait=True, cancel_futures=True)
         cv2.setNumThreads(cv2_threads)
     stats.seconds = time.perf_counter() - t0
-    stats.scene_cuts = segmenter.smoother.scene_cuts - cuts_before
+    stats.scene_cuts = segmenter.scene_cuts - cuts_before
     stats.dropped = getattr(decoded, "dropped", 0)
     if errors:
         raise errors[0]

@@ -7,13 +7,22 @@ This is the Python API and the exact path the CLI and models.evaluate use:
     alpha = seg.matte(rgb)                  # a photo
     for frame in frames:                    # a video: temporal smoothing keeps state
         alpha = seg.matte(frame, video=True)
+
+A photo and a video frame are matted by two profiles, each chosen once: a photo runs with its
+mirror image and may get a second look at small subjects; a video frame runs once, through the
+temporal filter, with its subjects remembered from frame to frame and a lighter refinement. The
+threaded video pipeline runs a frame's two steps on different threads: model_frame (network,
+temporal filter and subjects at the model's size, in frame order) and finish_frame (refinement
+to full resolution, then the temporal filter's second pass, in frame order).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from portraitcli.frames import Pyramid, stored, upright
-from portraitcli.matte import full_resolution
+from portraitcli.matte import PHOTO_FIT, VIDEO_FIT, Fit, full_resolution
 from portraitcli.model import PortraitModel
 from portraitcli.subjects import SubjectFilter, subject_box
 from portraitcli.temporal import TemporalSmoother
@@ -30,6 +39,25 @@ def as_rgb_array(image) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+@dataclass(frozen=True)
+class Profile:
+    """How one kind of picture is matted."""
+
+    fit: Fit  # the refinement's working resolution and smoothing (matte.py)
+    mirrored: bool  # the network also sees the mirror image; the two maps are averaged
+    focus: bool  # a second look at subjects that fill little of the picture (photo_alphas)
+    sticky: bool  # the subjects kept in one frame stay kept in the next (subjects.py)
+
+
+@dataclass
+class ModelledFrame:
+    """A video frame after model_frame: its probability at the model's size (smoothed, subjects
+    chosen) and the temporal filter's weights for it, which finish_frame applies again."""
+
+    probability: np.ndarray
+    weight: np.ndarray | None
+
+
 def photo_alphas(frames: list, probabilities, refine: bool = True, focus: bool = True, map=map) -> list[np.ndarray]:
     """Full-resolution alphas of several photos from probabilities(images) -> the model's maps
     (e.g. Segmenter.frame_probabilities, one network batch for all of them: what a GPU wants).
@@ -40,7 +68,7 @@ def photo_alphas(frames: list, probabilities, refine: bool = True, focus: bool =
     the first inside the crop (ccp/val photos shrunk into a wider scene, models.evaluate
     --inset 0.5: IoU 0.663 -> 0.757, boundary F1 0.688 -> 0.776); the crops go in one batch too."""
     probs = probabilities(frames)
-    alphas = list(map(lambda pair: full_resolution(pair[1], pair[0], refine), zip(frames, probs)))
+    alphas = list(map(lambda pair: full_resolution(pair[1], pair[0], refine, PHOTO_FIT), zip(frames, probs)))
     boxes = [subject_box(p, *f.shape[:2]) if focus else None for f, p in zip(frames, probs)]
     looks = [(i, box) for i, box in enumerate(boxes) if box is not None]
     if not looks:
@@ -53,7 +81,7 @@ def photo_alphas(frames: list, probabilities, refine: bool = True, focus: bool =
     def paste(item):
         (i, (top, bottom, left, right)), crop, prob = item
         # written straight into its region: no second alpha of the crop's size (big photos)
-        full_resolution(prob, crop, refine, out=alphas[i][top:bottom, left:right])
+        full_resolution(prob, crop, refine, PHOTO_FIT, out=alphas[i][top:bottom, left:right])
 
     list(map(paste, zip(looks, crops, probabilities(crops))))
     return alphas
@@ -82,16 +110,17 @@ class Segmenter:
         self.refine = refine
         self.smoother = TemporalSmoother(smooth)
         self.subjects = SubjectFilter(subjects)
-        self.mirror_photos = mirror_photos
-        self.focus_photos = focus_photos
+        self.photo = Profile(PHOTO_FIT, mirrored=mirror_photos, focus=focus_photos, sticky=False)
+        self.video = Profile(VIDEO_FIT, mirrored=False, focus=False, sticky=True)
 
     @property
     def provider(self) -> str:
         return self.model.provider
 
-    def probability(self, image) -> np.ndarray:
-        """The model's raw person probability at its own resolution (e.g. 256x256)."""
-        return self.model.predict(as_rgb_array(image))
+    @property
+    def scene_cuts(self) -> int:
+        """Scene cuts the temporal filter has found since the segmenter was made."""
+        return self.smoother.scene_cuts
 
     def matte(self, image, video: bool = False) -> np.ndarray:
         """Full-resolution float32 alpha in [0, 1] for one photo, or the next frame of a video.
@@ -99,42 +128,55 @@ class Segmenter:
         caller then reuses, e.g. for the background blur)."""
         # the network's input and the refinement's guide both start by halving the frame: once
         frame = image if isinstance(image, Pyramid) else Pyramid(as_rgb_array(image))
-        if not video:
-            return photo_alpha(frame, self.frame_probability, self.refine, self.focus_photos)
-        alpha = full_resolution(self.frame_probability(frame, video=True), frame, self.refine, video=True)
-        return self.smoother.smooth_alpha(alpha, self.smoother.weight)
+        if video:
+            return self.finish_frame(self.model_frame(frame), frame)
+        return photo_alpha(frame, self.frame_probability, self.refine, self.photo.focus)
 
     def mattes(self, images: list, map=map) -> list[np.ndarray]:
         """matte() of several photos, the network run once per pass for all of them (a GPU
         batch); map: e.g. a thread pool's, to refine the photos on several cores."""
         frames = [image if isinstance(image, Pyramid) else Pyramid(as_rgb_array(image)) for image in images]
-        return photo_alphas(frames, self.frame_probabilities, self.refine, self.focus_photos, map)
+        return photo_alphas(frames, self.frame_probabilities, self.refine, self.photo.focus, map)
 
     def frame_probabilities(self, frames: list) -> list[np.ndarray]:
         """frame_probability of several photos in one network batch (with their mirror images)."""
         smalls = [self.model.shrink(frame) for frame in frames]
-        probs = self.model.predict_smalls(smalls, self.mirror_photos)
-        return [self.follow(prob, small) for prob, small in zip(probs, smalls)]
+        probs = self.model.predict_smalls(smalls, self.photo.mirrored)
+        return [self.subjects(prob, sticky=self.photo.sticky) for prob in probs]
 
-    def frame_probability(self, frame, rotation: int = 0, video: bool = False) -> np.ndarray:
-        """The model's probability for a frame (RGB array or I420) at the model's resolution,
-        in the frame's stored orientation; the network itself sees the frame upright
-        (rotation in ffmpeg's degrees). In video it is smoothed against the previous frames.
-        Bystanders are faded out unless the segmenter was made with subjects="all"."""
+    def frame_probability(self, frame) -> np.ndarray:
+        """A photo's (upright) probability at the model's resolution. Bystanders are faded out
+        unless the segmenter was made with subjects="all"."""
+        prob = self.model.predict_small(self.model.shrink(frame), self.photo.mirrored)
+        return self.subjects(prob, sticky=self.photo.sticky)
+
+    def model_frame(self, frame, rotation: int = 0) -> ModelledFrame:
+        """A video frame's first step (RGB array or I420, in its stored orientation; the network
+        sees it upright): the network, then follow_frame. Frames in order."""
         small = self.model.shrink(frame)
-        mirrored = self.mirror_photos and not video
-        prob = stored(self.model.predict_small(upright(small, rotation), mirrored), rotation)
-        return self.follow(prob, small, video)
+        prob = stored(self.model.predict_small(upright(small, rotation), self.video.mirrored), rotation)
+        return self.follow_frame(prob, small)
 
-    def follow(self, prob: np.ndarray, small: np.ndarray, video: bool = False) -> np.ndarray:
-        """What comes after the network: temporal smoothing (video; small is the frame at the
-        model's size) and the choice of subjects."""
-        if video:
-            cuts = self.smoother.scene_cuts
-            prob = self.smoother.smooth(prob, small)
-            if self.smoother.scene_cuts != cuts:
-                self.subjects.reset()  # who the subject is starts afresh with the scene
-        return self.subjects(prob, video)
+    def follow_frame(self, prob: np.ndarray, small: np.ndarray) -> ModelledFrame:
+        """What follows the network for a video frame (small: the frame at the model's size):
+        the temporal filter, and the subjects, sticky from frame to frame."""
+        cuts = self.smoother.scene_cuts
+        prob = self.smoother.smooth(prob, small)
+        if self.smoother.scene_cuts != cuts:
+            self.subjects.reset()  # who the subject is starts afresh with the scene
+        return ModelledFrame(self.subjects(prob, sticky=self.video.sticky), self.smoother.weight)
+
+    def finish_frame(self, modelled: ModelledFrame, frame, sequence: int | None = None) -> np.ndarray:
+        """A video frame's second step: its alpha refined to full resolution, then the temporal
+        filter's second pass with the frame's own weights. Refinements may run in parallel; the
+        second pass waits for the frame's turn (sequence: its position, counting from 0 after
+        reset(); None: the order of the calls)."""
+        alpha = None
+        try:
+            alpha = full_resolution(modelled.probability, frame, self.refine, self.video.fit)
+        finally:  # a frame that failed still passes the turn on
+            alpha = self.smoother.smooth_alpha(alpha, modelled.weight, sequence)
+        return alpha
 
     def reset(self) -> None:
         """Forget temporal state: call between unrelated clips."""

@@ -58,7 +58,8 @@ def _mask_of(keep: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 class SubjectFilter:
-    """filter(prob, video) -> prob with non-subjects faded out; reset() between clips."""
+    """filter(prob, sticky) -> prob with non-subjects faded out; sticky (video): people kept in
+    the previous frame stay kept. reset() between clips."""
 
     def __init__(self, mode: str = "main", share: float = MAIN_SHARE):
         if mode not in MODES:
@@ -69,22 +70,22 @@ class SubjectFilter:
     def reset(self) -> None:
         self._previous: np.ndarray | None = None  # last frame's kept people, widened by MOTION
 
-    def _remember(self, kept: np.ndarray, video: bool) -> None:
-        """Where the kept people may be next frame (video only)."""
-        if video:
+    def _remember(self, kept: np.ndarray, sticky: bool) -> None:
+        """Where the kept people may be next frame (sticky only)."""
+        if sticky:
             self._previous = cv2.dilate(kept, MOTION_DISK)
 
-    def __call__(self, prob: np.ndarray, video: bool = False) -> np.ndarray:
+    def __call__(self, prob: np.ndarray, sticky: bool = False) -> np.ndarray:
         if self.mode == "all":
             return prob
         people = (prob > 0.5).view(np.uint8)
         labels, areas = _regions(people)
         if areas.size <= 1:  # nobody, or one person region: nothing to choose
-            self._remember(people, video)
+            self._remember(people, sticky)
             return prob
         count = areas.size + 1
         keep = areas >= self.share * areas.max()
-        previous = self._previous if video and self._previous is not None \
+        previous = self._previous if sticky and self._previous is not None \
             and self._previous.shape == people.shape else None
         if previous is not None:
             inside = np.bincount(labels[previous > 0], minlength=count)[1:]
@@ -93,10 +94,10 @@ class SubjectFilter:
             near = cv2.dilate(_mask_of(keep, labels), NEIGHBOUR_DISK) > 0
             keep |= np.bincount(labels[near], minlength=count)[1:] > 0
         if keep.all():
-            self._remember(people, video)
+            self._remember(people, sticky)
             return prob
         kept = _mask_of(keep, labels)
-        self._remember(kept, video)
+        self._remember(kept, sticky)
         # fade the dropped people with their soft fringe, but never a kept person's fringe
         fade = (cv2.dilate(people - kept, FRINGE_DISK) > 0) & (cv2.dilate(kept, FRINGE_DISK) == 0)
         out = prob.copy()

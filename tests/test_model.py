@@ -54,7 +54,7 @@ def test_mirror_averaged_photo_probability_is_mirror_symmetric(astronaut_rgb):
     assert np.abs(single[0] - single[1][:, ::-1]).max() > 1e-3  # precondition: the network is not symmetric
     assert np.allclose(both[0], (single[0] + single[1][:, ::-1]) / 2, atol=1e-5)
     # video frames run once, to stay real-time
-    assert np.allclose(seg.frame_probability(astronaut_rgb, video=True), single[0], atol=1e-5)
+    assert np.allclose(seg.model_frame(astronaut_rgb).probability, single[0], atol=1e-5)
 
 
 def test_corrupt_bundled_model_is_refused(tmp_path):

@@ -299,7 +299,7 @@ def test_refinement_follows_colour_edges_of_equal_brightness():
     import cv2
 
     from portraitcli.frames import I420
-    from portraitcli.matte import full_resolution
+    from portraitcli.matte import PHOTO_FIT, VIDEO_FIT, full_resolution
 
     rgb = np.empty((720, 1280, 3), np.uint8)
     rgb[:, :640] = (100, 131, 200)  # luma 129.6
@@ -311,8 +311,8 @@ def test_refinement_follows_colour_edges_of_equal_brightness():
     frame = I420(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), 1280, 720)
     plain = full_resolution(prob, rgb, False)[360]
     assert plain[642] - plain[637] < 0.2 and ((plain > 0.1) & (plain < 0.9)).sum() >= 30
-    for guide, video in ((rgb, False), (frame, False), (frame, True)):  # video fits coarser
-        row = full_resolution(prob, guide, video=video)[360]
+    for guide, fit in ((rgb, PHOTO_FIT), (frame, PHOTO_FIT), (frame, VIDEO_FIT)):  # video fits coarser
+        row = full_resolution(prob, guide, fit=fit)[360]
         assert row[642] - row[637] > 0.6  # most of the step within 5 pixels of the colour edge
         assert ((row > 0.1) & (row < 0.9)).sum() <= 20
         assert abs(int(np.argmax(row > 0.5)) - 640) <= 2

@@ -420,3 +420,48 @@ def test_virtual_camera_gets_i420_frames_of_its_size(tmp_path, astronaut_rgb):
     matte = I420(data[2].copy(), 320, 240)
     assert matte.y.min() > 230 and abs(int(matte.u.mean()) - 128) <= 1  # white, no colour
 
+
+def test_video_matte_is_the_stages_in_order_on_every_path(tmp_path, astronaut_rgb):
+    """A clip's mattes from the threaded pipeline and from Segmenter.matte(video=True) are,
+    bit for bit, the stages composed by hand in frame order: network (one look, no mirror),
+    temporal filter at the model's size, sticky subjects, refinement with the video fit, and the
+    temporal filter's second pass with the same weights. I420 frames (blur and segment) and RGB."""
+    from portraitcli.frames import Pyramid
+    from portraitcli.matte import VIDEO_FIT, full_resolution
+    from portraitcli.media.video import VideoReader
+    from portraitcli.pipeline import run_video
+    from portraitcli.segmenter import Segmenter
+    from portraitcli.subjects import SubjectFilter
+    from portraitcli.temporal import TemporalSmoother
+
+    clip = make_person_clip(tmp_path / "c.mp4", astronaut_rgb, seconds=0.8, shift=12, audio=False)
+    seg = Segmenter(device="cpu", threads=1)
+    for planar in (True, False):
+        with VideoReader(clip, planar=planar) as reader:
+            frames = [(i, pts, frame) for i, pts, frame in reader]
+        smoother, subjects, expected = TemporalSmoother(0.6), SubjectFilter("main"), []
+        for _, _, frame in frames:
+            small = seg.model.shrink(frame)
+            cuts = smoother.scene_cuts
+            prob = smoother.smooth(seg.model.predict_small(small), small)
+            if smoother.scene_cuts != cuts:
+                subjects.reset()
+            prob = subjects(prob, sticky=True)
+            alpha = full_resolution(prob, frame, True, VIDEO_FIT)
+            expected.append(smoother.smooth_alpha(alpha, smoother.weight).copy())
+        assert any(not np.array_equal(a, b) for a, b in zip(expected, expected[1:]))  # the person moves
+
+        class Collect:
+            got: list = []
+
+            def write(self, pixels, pts):
+                self.got.append(pixels)
+
+        sink = Collect()
+        run_video(iter(frames), sink, seg, lambda frame, alpha, index, rotation: alpha.copy(), workers=2)
+        assert len(sink.got) == len(expected)
+        assert all(np.array_equal(a, b) for a, b in zip(sink.got, expected))
+        if not planar:
+            seg.reset()
+            direct = [seg.matte(Pyramid(frame), video=True).copy() for _, _, frame in frames]
+            assert all(np.array_equal(a, b) for a, b in zip(direct, expected))
