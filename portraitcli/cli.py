@@ -5,6 +5,7 @@ top, so `portraitcli --help` stays instant.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from portraitcli import __version__
+from portraitcli import __version__, commands
 
 EXIT_CODES = """\b
 Exit codes:
@@ -25,7 +26,7 @@ Exit codes:
 CONFIG_PATH = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "portraitcli" / "config.toml"
 
 
-CONFIG_COMMANDS = ("segment", "blur", "replace-bg", "cutout", "info")
+CONFIG_COMMANDS = (*commands.NAMES, "info")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
                 "placebo")
 # what --format may name: photo formats, video containers, and stream formats for '-'
@@ -209,16 +210,17 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
     fmt = kw["fmt"]
     if fmt and fmt.lower().lstrip(".") not in OUTPUT_FORMATS:
         raise click.UsageError(f"--format {fmt}: unknown format (valid: {', '.join(OUTPUT_FORMATS)})")
+    fields = {f.name for f in dataclasses.fields(RenderOptions)}
     render = RenderOptions(command=command, feather=kw["feather"], shift=kw["shift"], threshold=kw["threshold"],
-                           **render_extra)
+                           params={k: v for k, v in render_extra.items() if k not in fields},
+                           **{k: v for k, v in render_extra.items() if k in fields})
     try:
         from portraitcli.crop import parse_aspect
 
         aspect = parse_aspect(kw["aspect"]) if kw["aspect"] else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--aspect") from None
-    if fmt and fmt.lower().lstrip(".") in ("tif", "tiff") and command == "segment":
-        render.sixteen_bit_matte = True
+    render.effect.configure(render, fmt)
     settings = Settings(render=render, model=kw["model"], device=kw["device"], precision=kw["precision"],
                         refine=kw["refine"],
                         smooth=kw["smooth"], subjects=kw["subjects"], format=fmt.lower().lstrip(".") if fmt else None,
@@ -348,46 +350,23 @@ def cli():
     """
 
 
-@cli.command(epilog=EXIT_CODES)
-@common_options
-def segment(paths, **kw):
-    """Alpha matte: 8-bit greyscale PNG at full resolution (16-bit with --format tiff),
-    or a matte video / PNG sequence for video inputs."""
-    run_command("segment", paths, {}, **kw)
+def effect_command(effect: commands.Command) -> click.Command:
+    """The Click command of one registered command: its own options, then the common ones;
+    its own options' values go into RenderOptions by name."""
+    def callback(paths, **kw):
+        run_command(effect.name, paths, {name: kw.pop(name) for name in own}, **kw)
+
+    callback.__doc__ = effect.help
+    func = common_options(callback)
+    shared = len(func.__click_params__)
+    for option in reversed(effect.click_options()):
+        func = option(func)
+    own = [p.name for p in func.__click_params__[shared:]]
+    return click.command(effect.name, epilog=EXIT_CODES)(func)
 
 
-@cli.command(epilog=EXIT_CODES)
-@click.option("--strength", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="How strong the blur is, on a 0-1 scale: 0 leaves the background sharp, 1 is the strongest "
-                   "(a Gaussian whose sigma is 2% of the picture's longer side; 0.5 is 1%).")
-@click.option("--bokeh", is_flag=True, help="Disc-shaped lens blur where bright highlights bloom.")
-@common_options
-def blur(paths, strength, bokeh, **kw):
-    """Background blur that looks like a lens: the person stays sharp, with no halo."""
-    run_command("blur", paths, {"strength": strength, "bokeh": bokeh}, **kw)
-
-
-@cli.command("replace-bg", epilog=EXIT_CODES)
-@click.option("-b", "--background", required=True, help="New background: an image, a video, or a colour (name, #rrggbb, r,g,b).")
-@click.option("--fit", type=click.Choice(["cover", "contain", "stretch"]), default="cover", show_default=True,
-              help="How a background image or video of another shape fills the frame: cover scales it to "
-                   "fill and crops the overflow, contain fits it whole and fills the bars with its own blurred "
-                   "edges, stretch ignores its aspect ratio.")
-@click.option("--edge-match", type=click.FloatRange(0, 1), default=0.3, show_default=True,
-              help="Match the colour of soft edges to the new background's light.")
-@common_options
-def replace_bg(paths, background, fit, edge_match, **kw):
-    """Put the person on a new background."""
-    run_command("replace-bg", paths, {"background": background, "fit": fit, "edge_match": edge_match}, **kw)
-
-
-@cli.command(epilog=EXIT_CODES)
-@click.option("-b", "--background", default=None,
-              help="Colour to flatten onto for formats without alpha (JPEG, mp4) [default: white].")
-@common_options
-def cutout(paths, background, **kw):
-    """The person with transparency: RGBA PNG/WebP/TIFF, ProRes 4444 .mov or VP9 .webm."""
-    run_command("cutout", paths, {"background": background}, **kw)
+for _effect in commands.REGISTRY.values():
+    cli.add_command(effect_command(_effect))
 
 
 @cli.command()

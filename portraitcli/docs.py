@@ -26,17 +26,16 @@ def _row(param: click.Parameter) -> str:
 
 
 def options_markdown() -> str:
-    from portraitcli.cli import cli
+    from portraitcli import commands
+    from portraitcli.cli import cli, common_options
 
+    probe = common_options(lambda **kw: None)
+    shared_names = {p.name for p in getattr(probe, "__click_params__", []) if isinstance(p, click.Option)}
     common = None
     parts = []
-    for name in ("segment", "blur", "replace-bg", "cutout"):
+    for name in commands.NAMES:
         command = cli.commands[name]
         opts = [p for p in command.params if isinstance(p, click.Option)]
-        from portraitcli.cli import common_options
-
-        probe = common_options(lambda **kw: None)
-        shared_names = {p.name for p in getattr(probe, "__click_params__", []) if isinstance(p, click.Option)}
         if common is None:
             common = [p for p in opts if p.name in shared_names]
         own = [p for p in opts if p.name not in shared_names]

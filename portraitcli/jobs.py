@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from portraitcli import commands
 from portraitcli.errors import InputError, ModelError, PortraitError
 from portraitcli.media import RAW_EXTENSIONS
 from portraitcli.media.atomic import SEQUENCE_MARK, TEMP_MARK
@@ -32,11 +33,10 @@ PHOTO_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", "
                     ".hif", ".avif"}
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]}
-# Peak memory of one photo in a worker, by its pixels and command (bench/photo_memory.py, a
-# 48 MP JPEG, whole process: cutout 15.6 bytes a pixel, blur 14.6, segment 11.8, replace-bg
-# 18.3), and the worker's own (interpreter, onnxruntime, model): the default --jobs runs no
-# more photos at once than the memory available holds.
-PHOTO_BYTES_PER_PIXEL = {"segment": 12, "blur": 15, "cutout": 16, "replace-bg": 19}
+# Peak memory of one photo in a worker: its pixels times its command's photo_bytes_per_pixel
+# (bench/photo_memory.py, a 48 MP JPEG, whole process: cutout 15.6 bytes a pixel, blur 14.6,
+# segment 11.8, replace-bg 18.3), plus the worker's own (interpreter, onnxruntime, model): the
+# default --jobs runs no more photos at once than the memory available holds.
 WORKER_BYTES = 200 * 2**20
 
 
@@ -97,20 +97,21 @@ def default_extension(command: str, kind: str, source: Path, fmt: str | None) ->
             return ""
         if kind == "video" and ext in VIDEO_EXTENSIONS:
             return ext
+    effect = commands.get(command)
     if kind == "photo":
         ext = source.suffix.lower()
         if ext in RAW_EXTENSIONS:
             # a RAW's 16 bits are kept where the result is for further editing
-            return ".tif" if command in ("segment", "cutout") else ".jpg"
-        if command in ("segment", "cutout"):
-            return ".png"
+            return effect.raw_extension
+        if effect.photo_format:
+            return "." + effect.photo_format.lower()
         if ext in (".heic", ".heif", ".hif", ".avif"):
             from portraitcli.media.photo import EXTENSION_FORMATS, can_write
 
             return ext if can_write(EXTENSION_FORMATS[ext]) else ".jpg"
         return ext if ext in PHOTO_EXTENSIONS and ext != ".gif" else ".png"
-    if command == "cutout":
-        return ".mov"
+    if effect.video_extension:
+        return effect.video_extension
     ext = source.suffix.lower()
     return ext if ext in (".mp4", ".mov", ".mkv", ".webm", ".m4v") else ".mp4"
 
@@ -496,7 +497,7 @@ def photo_pixels(path: str) -> int:
 
 def photo_bytes(pixels: int, command: str) -> int:
     """Peak memory of a worker processing a photo of this many pixels."""
-    return pixels * PHOTO_BYTES_PER_PIXEL.get(command, 19) + WORKER_BYTES
+    return pixels * commands.get(command).photo_bytes_per_pixel + WORKER_BYTES
 
 
 def photos_that_fit(largest_pixels: int, available: int | None, command: str) -> int | None:

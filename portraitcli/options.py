@@ -2,14 +2,12 @@
 importing them keeps `portraitcli --help` instant)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-COMMANDS = ("segment", "blur", "replace-bg", "cutout")
+from dataclasses import dataclass, field
 
 
 @dataclass
 class RenderOptions:
-    command: str
+    command: str  # a name in portraitcli.commands.REGISTRY
     strength: float = 0.5  # blur
     bokeh: bool = False  # blur
     threshold: float | None = None  # edge controls (all commands): hard edge at this alpha
@@ -19,6 +17,14 @@ class RenderOptions:
     fit: str = "cover"  # replace-bg
     edge_match: float = 0.3  # replace-bg
     sixteen_bit_matte: bool = False  # segment to 16-bit PNG (TIFF is always 16-bit)
+    params: dict = field(default_factory=dict)  # an effect's own options that have no field above
+
+    @property
+    def effect(self):
+        """The command's object (portraitcli/commands/): its compositor and what its output holds."""
+        from portraitcli import commands
+
+        return commands.get(self.command)
 
     @property
     def edges(self):

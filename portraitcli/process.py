@@ -66,10 +66,7 @@ def photo_output(photo: photo_io.Photo, pixels: Pyramid, alpha: np.ndarray, work
     """Render and adapt the result to what the output format can hold. pixels: the photo's
     RGB as the Pyramid the matte was made from, so the blur reuses its halvings.
     Returns (pixels, notes, the crop box for the report or None)."""
-    import cv2
-
     s = worker.settings
-    options = s.render
     notes = list(photo.notes)
     alpha = worker.renderer.edges(alpha)
     source_alpha = photo.alpha
@@ -89,20 +86,9 @@ def photo_output(photo: photo_io.Photo, pixels: Pyramid, alpha: np.ndarray, work
             if source_alpha is not None:
                 source_alpha = crop.apply_crop(source_alpha, canvas)
             box = crop.moved(box, -canvas.left, -canvas.top)
-    if options.command == "segment":
-        sixteen = fmt == "TIFF" or (fmt == "PNG" and options.sixteen_bit_matte)
-        out = effects.matte_image(alpha, None, np.uint16 if sixteen else np.uint8)
-    else:
-        out = worker.renderer.composite(pixels, alpha)
-        if options.command == "cutout":
-            if fmt not in photo_io.ALPHA_FORMATS:
-                colour = worker.renderer.flatten_colour
-                notes.append(f"{fmt} has no alpha channel: cutout flattened onto {colour}")
-                out = effects.flatten(out, colour)
-        elif photo.grey and options.command == "blur":
-            out = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
-        elif source_alpha is not None and fmt in photo_io.ALPHA_FORMATS:
-            out = np.dstack([out, source_alpha])  # keep the source's own transparency
+    renderer = worker.renderer
+    out, adapted = renderer.effect.render_photo(renderer, photo, pixels, alpha, source_alpha, fmt)
+    notes += adapted
     if box is None:
         return out, notes, None
     from portraitcli import crop
@@ -114,8 +100,7 @@ def photo_output(photo: photo_io.Photo, pixels: Pyramid, alpha: np.ndarray, work
 def _output_format(task, photo: photo_io.Photo, s) -> str:
     if task.dest != "-":
         return photo_io.format_for(Path(task.dest))
-    fmt = photo_io.format_for(Path("x"), s.format) if s.format else (
-        "PNG" if s.render.command in ("segment", "cutout") else photo.format)
+    fmt = photo_io.format_for(Path("x"), s.format) if s.format else (s.render.effect.photo_format or photo.format)
     return fmt if fmt in photo_io.FORMAT_EXTENSIONS else "PNG"
 
 
@@ -126,8 +111,8 @@ def _finish_photo(task, parts: list, worker) -> TaskOutcome:
     parts.clear()
     s = worker.settings
     fmt = _output_format(task, photo, s)
-    if s.render.command != "blur":
-        pixels.release_halvings()  # only the blur reuses them (big photos: a third of the image's bytes)
+    if not s.render.effect.reuses_halvings:
+        pixels.release_halvings()  # big photos: a third of the image's bytes
     out, notes, cropped = photo_output(photo, pixels, alpha, worker, fmt)
     # Big photos: the encoder makes its own copy of the output, so the source pixels, their
     # halvings and the matte go first (a 48 MP photo: 8 bytes a pixel less at that peak).
@@ -191,16 +176,15 @@ def run_photo_batch(tasks: list, worker, pool) -> list:
 # --------------------------------------------------------------------------- video
 
 
-PLANAR_COMMANDS = ("blur", "segment")
 # Frames refined and composited at once: one per core (2 on the 2-core machine, as before), up
 # to 8, so a host feeding a GPU keeps it busy; more frames in flight only hold more memory.
 VIDEO_WORKERS = max(2, min(8, os.cpu_count() or 2))
 
 
 def _compositor(worker, alpha_out: bool):
-    """The renderer, flattening cutouts when the destination has no alpha."""
+    """The renderer, flattening an output with alpha (a cutout) when the destination has none."""
     renderer = worker.renderer
-    if worker.settings.render.command != "cutout" or alpha_out:
+    if not renderer.effect.keeps_alpha or alpha_out:
         return renderer
     colour = renderer.flatten_colour
 
@@ -227,11 +211,11 @@ def run_video_file(task, worker) -> TaskOutcome:
 
     s = worker.settings
     notes: list[str] = ["--crop is for photos: video frames kept whole"] if s.crop else []
-    command = s.render.command
+    effect = s.render.effect
     to_sequence = task.dest != "-" and _is_sequence_dest(task.dest)
-    # blur and segment work on the decoder's own 4:2:0 planes when the file has them: no
-    # colour conversion on the way in or out, and half the bytes through the pipes
-    reader = VideoReader(task.source, planar=command in PLANAR_COMMANDS and not to_sequence,
+    # the planar commands (blur, segment) work on the decoder's own 4:2:0 planes when the file
+    # has them: no colour conversion on the way in or out, and half the bytes through the pipes
+    reader = VideoReader(task.source, planar=effect.planar and not to_sequence,
                          accept_truncated=s.accept_truncated)
     try:
         info = reader.info
@@ -253,10 +237,10 @@ def run_video_file(task, worker) -> TaskOutcome:
             log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
             return _video_outcome(notes, reader, stats)
         ext = Path(task.dest).suffix.lower() if task.dest != "-" else "." + (s.format or s.stream_format)
-        alpha_out = command == "cutout" and ext in ALPHA_CONTAINERS
-        if command == "cutout" and not alpha_out:
-            notes.append(f"{ext} cannot hold alpha: cutout composited onto {worker.renderer.flatten_colour}")
-        channels = 4 if alpha_out else 1 if command == "segment" else 3
+        alpha_out = effect.keeps_alpha and ext in ALPHA_CONTAINERS
+        if effect.keeps_alpha and not alpha_out:
+            notes.append(f"{ext} cannot hold alpha: {effect.name} composited onto {worker.renderer.flatten_colour}")
+        channels = effect.output_channels(alpha_out)
         compositor = _compositor(worker, alpha_out)
         if task.dest == "-":
             writer = VideoWriter("-", info, channels, _encode_settings(s), audio_source=task.source,
@@ -320,7 +304,7 @@ def run_stream(task, worker, head: bytes) -> list[str]:
             _pump(reader, writer, worker, _compositor(worker, False), info, live=True)
             return []
         dest = Path(task.dest)
-        alpha_out = s.render.command == "cutout" and dest.suffix.lower() in ALPHA_CONTAINERS
+        alpha_out = s.render.effect.keeps_alpha and dest.suffix.lower() in ALPHA_CONTAINERS
         with atomic_output(dest) as tmp:
             writer = VideoWriter(tmp, info, 4 if alpha_out else 3, _encode_settings(s), audio_fd=audio_fd,
                                  name=task.dest)
@@ -339,7 +323,7 @@ def run_live(task, worker) -> list[str]:
     from portraitcli.media.devices import CameraSource, open_live_sink
 
     s = worker.settings
-    camera = CameraSource(task.source, planar=s.render.command in PLANAR_COMMANDS)
+    camera = CameraSource(task.source, planar=s.render.effect.planar)
     try:
         sink = open_live_sink(task.dest, camera.info, worker, preview=s.preview,
                               encode=_encode_settings(s), planar=camera.planar)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from portraitcli import effects
+from portraitcli import commands, effects
 from portraitcli.frames import to_uint8
 from portraitcli.media.photo import format_for, read_photo, write_photo
 
@@ -36,15 +36,7 @@ def label(text: str, width: int) -> np.ndarray:
 def row_tiles(photo_path: str, output_path: str, command: str) -> list[np.ndarray]:
     """The tiles of one row: the photo, then what was made of it."""
     rgb = to_uint8(read_photo(Path(photo_path)).rgb)
-    result = read_photo(Path(output_path))
-    if command == "cutout" and result.alpha is not None:  # (not flattened onto a colour for JPEG)
-        return [rgb, to_uint8(result.alpha), to_uint8(result.pixels)]
-    if command == "segment":  # the matte, and the cutout it makes where it covers the photo (not a --crop)
-        matte = to_uint8(result.rgb[:, :, 0])
-        if matte.shape != rgb.shape[:2]:
-            return [rgb, matte]
-        return [rgb, matte, np.dstack([rgb, matte])]
-    return [rgb, to_uint8(result.rgb)]
+    return commands.get(command).sheet_tiles(rgb, read_photo(Path(output_path)))
 
 
 def make_sheet(pairs: list[tuple[str, str]], path: Path, command: str = "segment", row_height: int = 160) -> int:

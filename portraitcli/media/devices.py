@@ -205,7 +205,7 @@ def open_live_sink(dest: str, info: VideoInfo, worker, preview: bool, encode, pl
     from portraitcli.media.video import VideoWriter
 
     sinks = []
-    channels = 1 if worker.renderer.output_channels == 1 else 3  # a matte, or a picture (cutouts flattened)
+    channels = worker.renderer.effect.output_channels(alpha_ok=False)  # live output is flattened
     if preview:
         sinks.append(PreviewSink())
     if dest.startswith("/dev/video"):
