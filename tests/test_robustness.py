@@ -576,7 +576,9 @@ def workers():
 
     made = {c: Worker(Settings(render=RenderOptions(command=c), max_pixels=FUZZ_MAX_PIXELS), threads=1)
             for c in ("segment", "blur", "cutout")}
+    pillow_limit = Image.MAX_IMAGE_PIXELS  # read_photo sets Pillow's global limit: later tests need theirs
     yield made
+    Image.MAX_IMAGE_PIXELS = pillow_limit
     for w in made.values():
         w.renderer.close()
 
