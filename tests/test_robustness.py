@@ -601,6 +601,13 @@ def _tiff(entries: bytes, count: int, tail: bytes = b"\0\0\0\0") -> bytes:
     return b"II*\x00\x08\x00\x00\x00" + struct.pack("<H", count) + entries + tail
 
 
+def _webp_with_exif(exif: bytes) -> bytes:
+    """A 6x6 WebP carrying exif as its EXIF chunk."""
+    buf = io.BytesIO()
+    Image.new("RGB", (6, 6), (200, 80, 40)).save(buf, "WEBP", exif=exif)
+    return buf.getvalue()
+
+
 _ENTRY = struct.Struct("<HHII")  # tag, type (3 short, 4 long, 2 ascii), count, value
 _ONE_PIXEL = b"".join(_ENTRY.pack(*e) for e in [(256, 4, 1, 1), (257, 4, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1),
                                                  (262, 3, 1, 1), (273, 4, 1, 8), (277, 3, 1, 1), (279, 4, 1, 1)])
@@ -613,6 +620,7 @@ _ONE_PIXEL = b"".join(_ENTRY.pack(*e) for e in [(256, 4, 1, 1), (257, 4, 1, 1), 
 @example(data=_tiff(_ONE_PIXEL, 8, struct.pack("<I", 130) + b"\0" * 40 + b"\1\0\0\0\0\0"),  # page 2: TypeError
          command="segment", ext=".png")
 @example(data=_tiff(_ONE_PIXEL + _ENTRY.pack(274, 2, 2, 1), 9), command="blur", ext=".jpg")  # orientation "\x01"
+@example(data=_webp_with_exif(b"LM\x00*\x00\x00\x00\x08"), command="segment", ext=".png")  # SyntaxError from getexif
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=random_files, command=st.sampled_from(["segment", "blur", "cutout"]),
        ext=st.sampled_from([".png", ".jpg", ".tif", ".webp", ".bmp"]))

@@ -282,7 +282,10 @@ def _read_photo(source: Path | bytes, name: str | None, max_pixels: int) -> Phot
     info = img.info
     icc = info.get("icc_profile") or None
     dpi = info.get("dpi")
-    exif = img.getexif()
+    try:
+        exif = img.getexif()
+    except (SyntaxError, ValueError, TypeError, LookupError, struct.error, EOFError) as exc:
+        raise InputError(f"{label}: damaged EXIF block ({str(exc) or type(exc).__name__})") from None
     orientation = exif.get(ORIENTATION_TAG, 1)
     if not isinstance(orientation, int) or not 1 <= orientation <= 8:
         orientation = 1  # a damaged tag (text, 0, 9...): shown as stored, as Pillow's exif_transpose does
