@@ -39,7 +39,7 @@ def row_tiles(photo_path: str, output_path: str, command: str) -> list[np.ndarra
     return commands.get(command).sheet_tiles(rgb, read_photo(Path(output_path)))
 
 
-def make_sheet(pairs: list[tuple[str, str]], path: Path, command: str = "segment", row_height: int = 160) -> int:
+def make_sheet(pairs: list[tuple[str, str]], path: Path, command: str, row_height: int = 160) -> int:
     """pairs: (photo, its output) paths, in the order the rows go; command: what made the
     outputs. Writes the sheet; returns the number of rows."""
     rows, names = [], []
