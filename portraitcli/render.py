@@ -75,6 +75,13 @@ class BackgroundSource:
             self.video.close()
 
 
+def flatten_colour(options: RenderOptions) -> tuple[int, int, int]:
+    """The colour a cutout is flattened onto where the output has no alpha."""
+    if options.command == "cutout" and options.background:
+        return effects.parse_colour(options.background)
+    return (255, 255, 255)
+
+
 class Renderer:
     def __init__(self, options: RenderOptions):
         if options.command not in COMMANDS:
@@ -82,13 +89,11 @@ class Renderer:
         self.options = options
         self.edges = options.edges
         self.background = None
-        self.flatten_colour = (255, 255, 255)
+        self.flatten_colour = flatten_colour(options)
         if options.command == "replace-bg":
             if not options.background:
                 raise ValueError("replace-bg needs --background IMAGE|VIDEO|COLOUR")
             self.background = BackgroundSource(options.background)
-        elif options.command == "cutout" and options.background:
-            self.flatten_colour = effects.parse_colour(options.background)
 
     @property
     def output_channels(self) -> int:
