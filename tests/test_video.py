@@ -52,6 +52,20 @@ def test_variable_frame_rate_timestamps_kept(person_clip, tmp_path):
     assert len(set(np.diff(pts_in))) > 1  # really variable
 
 
+def test_variable_frame_rate_kept_in_mp4(person_clip, tmp_path):
+    """mp4 keeps the source's own time base: every timestamp exactly, not moved onto the
+    average frame rate's grid (the encoder once timed itself by the declared frame duration)."""
+    vfr = tmp_path / "vfr.mp4"
+    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-vf",
+                    "select='not(eq(n\\,3)+eq(n\\,4)+eq(n\\,9))'", "-fps_mode", "vfr", "-c:v", "libx264",
+                    "-preset", "ultrafast", "-c:a", "copy", str(vfr)], check=True)
+    out = tmp_path / "out.mp4"
+    assert run_portraitcli("blur", vfr, out).returncode == 0
+    pts_in, pts_out = frame_pts(vfr), frame_pts(out)
+    assert len(set(np.diff(pts_in))) > 1  # really variable
+    assert pts_out == [p - pts_in[0] for p in pts_in]
+
+
 def test_rotated_phone_clip_keeps_rotation(person_clip, tmp_path):
     """Stored sideways with a display matrix, as phones record: the model must see the person
     upright, and the output keeps the stored orientation and the same display matrix."""

@@ -687,7 +687,10 @@ class VideoWriter:
         # keep the source's colour tags; for RGB frames they also make ffmpeg convert back to
         # YUV with the source's own matrix, rather than BT.601 (a visible shift on HD video)
         args += [item for pair in info.colour.items() for item in pair]
-        args += ["-fps_mode", "passthrough"] + _container_args(ext, info, to_stdout)
+        # the encoder keeps our microsecond timestamps: with the frame duration declared (above)
+        # ffmpeg would otherwise time the encoder by the average frame rate, and a variable
+        # frame rate's timestamps would land on that grid (collisions moved a tick apart)
+        args += ["-fps_mode", "passthrough", "-enc_time_base:v", "demux"] + _container_args(ext, info, to_stdout)
         if to_stdout:
             fmt = STREAM_FORMATS.get(container or settings.stream_format, settings.stream_format)
             args += ["-f", fmt, "pipe:1"]
