@@ -40,11 +40,16 @@ def test_no_audio_means_no_audio(tmp_path, astronaut_rgb):
     assert not probe(out).has_audio and len(decode_frames(out)) == 15
 
 
-def test_variable_frame_rate_timestamps_kept(person_clip, tmp_path):
-    vfr = tmp_path / "vfr.mkv"
+def variable_rate_clip(person_clip: Path, path: Path) -> Path:
+    """person_clip with frames 3, 4 and 9 dropped: 12 frames at uneven intervals."""
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-vf",
                     "select='not(eq(n\\,3)+eq(n\\,4)+eq(n\\,9))'", "-fps_mode", "vfr", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-c:a", "copy", str(vfr)], check=True)
+                    "-preset", "ultrafast", "-c:a", "copy", str(path)], check=True)
+    return path
+
+
+def test_variable_frame_rate_timestamps_kept(person_clip, tmp_path):
+    vfr = variable_rate_clip(person_clip, tmp_path / "vfr.mkv")
     out = tmp_path / "out.mkv"
     assert run_portraitcli("segment", vfr, out).returncode == 0
     pts_in, pts_out = frame_pts(vfr), frame_pts(out)
@@ -55,10 +60,7 @@ def test_variable_frame_rate_timestamps_kept(person_clip, tmp_path):
 def test_variable_frame_rate_kept_in_mp4(person_clip, tmp_path):
     """mp4 keeps the source's own time base: every timestamp exactly, not moved onto the
     average frame rate's grid (the encoder once timed itself by the declared frame duration)."""
-    vfr = tmp_path / "vfr.mp4"
-    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-vf",
-                    "select='not(eq(n\\,3)+eq(n\\,4)+eq(n\\,9))'", "-fps_mode", "vfr", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-c:a", "copy", str(vfr)], check=True)
+    vfr = variable_rate_clip(person_clip, tmp_path / "vfr.mp4")
     out = tmp_path / "out.mp4"
     assert run_portraitcli("blur", vfr, out).returncode == 0
     pts_in, pts_out = frame_pts(vfr), frame_pts(out)
