@@ -234,6 +234,9 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
                         crop_aspect=aspect, crop_pad=kw["pad"], raw_space=kw["raw_space"],
                         raw_preview=kw["raw_preview"], accept_truncated=kw["accept_truncated"],
                         ray=kw["ray"] or None, split_over=kw["split_over"])
+    if settings.ray and kw.get("watch"):
+        # a hot folder's files come one at a time: a cluster's start-up for each would cost more
+        raise click.UsageError("--watch runs on this machine; use --ray for a batch")
     if settings.ray:
         from portraitcli.cluster import RayUnavailable, require_ray
 

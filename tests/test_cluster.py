@@ -197,6 +197,12 @@ def test_without_ray_installed_ray_is_a_usage_error(tmp_path, astronaut_png):
     assert not (tmp_path / "o.png").exists()
 
 
+def test_watch_and_ray_do_not_go_together(tmp_path, astronaut_png):
+    proc = run_portraitcli("blur", "--watch", astronaut_png.parent, tmp_path / "out", "--ray", "auto", timeout=60)
+    assert proc.returncode == 2 and b"--watch runs on this machine; use --ray for a batch" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_address_nobody_answers_on_fails_at_once(tmp_path, astronaut_png):
     reason = namespaces_available()
     if reason:
