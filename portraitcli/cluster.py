@@ -8,9 +8,10 @@ and atomic outputs as a local run, the work spread over the cluster's CPUs.
   waiting in its mailbox so it never idles between files), and the driver only reads the next
   planned input when a slot is free: a folder of a million entries starts at once and the
   driver's memory stays flat.
-- Faults: an actor whose process or node dies is restarted (on any node) and its tasks run
-  again (max_restarts, max_task_retries); a task starts by removing the temporaries a dead
-  attempt left for its output, and outputs appear under their final names only when complete.
+- Faults: a task whose actor died (its process killed, its node lost) runs again on another
+  actor, and a new actor is started in the dead one's place wherever the cluster has a CPU
+  free; a task starts by removing the temporaries a dead attempt left for its output, and
+  outputs appear under their final names only when complete.
 - Ctrl-C or SIGTERM on the driver: queued tasks are cancelled, the actors killed, and the
   temporaries of the outputs in progress removed; exit 130, a re-run skips what is done.
 - A long video is cut into pieces run on all actors and joined on the driver (pieces.py).
@@ -23,6 +24,7 @@ import dataclasses
 import itertools
 import logging
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -33,8 +35,8 @@ log = logging.getLogger("portraitcli")
 
 INSTALL = "pip install 'portraitcli[ray]'"
 TASKS_PER_ACTOR = 2
-ACTOR_RESTARTS = 4  # a dead actor comes back this many times (on another node if its own is gone)
-TASK_RETRIES = 3  # and the task it was running is run again
+ACTOR_RESTARTS = 4  # new actors started in the place of dead ones: this many per actor at most
+TASK_RETRIES = 3  # a task whose actor died runs again this many times at most
 
 
 class RayUnavailable(PortraitError):
@@ -67,6 +69,10 @@ class PortraitActor:
             remove_stale_temporaries(Path(task.dest.rstrip("/\\")))
         return self.worker.run(task)
 
+    def ready(self) -> int:
+        """Answers once the actor has started (the driver uses it from then on)."""
+        return os.getpid()
+
     def run_piece(self, task, piece) -> int:
         from portraitcli.pieces import run_piece
 
@@ -90,32 +96,99 @@ def _shared_settings(settings):
 
 
 class _ActorPool:
-    """The actors and the tasks outstanding on each (the bounded window)."""
+    """The actors, the tasks outstanding on each (the bounded window), and the retries.
+
+    A task whose actor died (its process killed, its node lost) runs again on another actor,
+    and a new actor is started in the dead one's place, wherever the cluster has a CPU for it.
+    Actors are used once they have started: one that cannot be placed (its node gone, no CPU
+    free elsewhere) never holds work back from the others."""
 
     def __init__(self, ray, settings, size: int):
         self.ray = ray
-        actor_class = ray.remote(PortraitActor).options(num_cpus=1, max_restarts=ACTOR_RESTARTS,
-                                                        max_task_retries=TASK_RETRIES)
-        self.actors = [actor_class.remote(settings) for _ in range(size)]
-        self.load = [0] * size
-        self.outstanding: dict = {}  # ObjectRef -> (actor number, what the caller attached)
+        self.settings = settings
+        self.actor_class = ray.remote(PortraitActor).options(num_cpus=1, max_restarts=0, max_task_retries=0)
+        self.actors: dict[int, object] = {}  # number -> handle, of actors that have started
+        self.load: dict[int, int] = {}
+        self.starting: dict = {}  # ready() ref -> (number, handle)
+        self.outstanding: dict = {}  # task ref -> (number, call)
+        self.waiting: list = []  # calls to run again once an actor has started
+        self.replacements = size * ACTOR_RESTARTS
+        self.count = 0
+        for _ in range(size):
+            self._start()
+
+    def _start(self) -> None:
+        handle = self.actor_class.remote(self.settings)
+        self.starting[handle.ready.remote()] = (self.count, handle)
+        self.count += 1
+
+    @property
+    def size(self) -> int:
+        return len(self.actors) + len(self.starting)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.outstanding or self.waiting)
 
     def has_room(self) -> bool:
-        return min(self.load) < TASKS_PER_ACTOR
+        return not self.waiting and any(load < TASKS_PER_ACTOR for load in self.load.values())
 
     def submit(self, method: str, args: tuple, tag, weight: int = 1) -> None:
         """weight TASKS_PER_ACTOR (a video): nothing else queues behind it on its actor."""
-        number = min(range(len(self.actors)), key=self.load.__getitem__)
-        ref = getattr(self.actors[number], method).remote(*args)
-        self.load[number] += weight
-        self.outstanding[ref] = (number, tag, weight)
+        self._send({"method": method, "args": args, "tag": tag, "weight": weight, "attempts": 0})
+
+    def _send(self, call: dict) -> None:
+        if not self.actors:
+            self.waiting.append(call)
+            return
+        number = min(self.load, key=self.load.get)
+        ref = getattr(self.actors[number], call["method"]).remote(*call["args"])
+        self.load[number] += call["weight"]
+        self.outstanding[ref] = (number, call)
 
     def next_done(self):
-        """(tag, ref) of a finished task, waiting for one."""
-        ready, _ = self.ray.wait(list(self.outstanding), num_returns=1)
-        number, tag, weight = self.outstanding.pop(ready[0])
-        self.load[number] -= weight
-        return tag, ready[0]
+        """(tag, value, error) of a finished task, waiting for one; None when what finished
+        was an actor starting, or a task that runs again."""
+        ready, _ = self.ray.wait(list(self.outstanding) + list(self.starting), num_returns=1)
+        ref = ready[0]
+        if ref in self.starting:
+            number, handle = self.starting.pop(ref)
+            try:
+                self.ray.get(ref)
+            except self.ray.exceptions.RayError as exc:
+                _stop_if_unstartable(exc)
+                self._replace()  # lost before it started
+                return None
+            self.actors[number], self.load[number] = handle, 0
+            waiting, self.waiting = self.waiting, []
+            for call in waiting:
+                self._send(call)
+            return None
+        number, call = self.outstanding.pop(ref)
+        if number in self.load:
+            self.load[number] -= call["weight"]
+        try:
+            return call["tag"], self.ray.get(ref), None
+        except self.ray.exceptions.RayActorError as exc:
+            _stop_if_unstartable(exc)
+            if number in self.actors:  # its first task to report the death
+                del self.actors[number], self.load[number]
+                self._replace()
+            if call["attempts"] >= TASK_RETRIES:
+                return call["tag"], None, exc
+            call["attempts"] += 1
+            log.info("a Ray worker was lost (%s): its task runs again", _first_line(exc))
+            self._send(call)
+            return None
+        except self.ray.exceptions.RayError as exc:
+            return call["tag"], None, exc
+
+    def _replace(self) -> None:
+        if self.replacements > 0:
+            self.replacements -= 1
+            self._start()
+        elif not self.actors and not self.starting:
+            raise PortraitError("every Ray worker was lost, and no more are started in their place")
 
     def stop(self) -> None:
         for ref in list(self.outstanding):
@@ -123,9 +196,9 @@ class _ActorPool:
                 self.ray.cancel(ref)  # queued ones never start
             except Exception:  # noqa: BLE001 - already finished or its actor gone
                 pass
-        for actor in self.actors:
+        for _, handle in list(self.starting.values()) + [(n, h) for n, h in self.actors.items()]:
             try:
-                self.ray.kill(actor, no_restart=True)  # running ones stop now
+                self.ray.kill(handle, no_restart=True)  # running ones stop now
             except Exception:  # noqa: BLE001
                 pass
 
@@ -215,13 +288,13 @@ class _RayBatch:
             if task.kind not in ("photo", "video"):
                 raise UsageError("--ray runs files and folders, not '-' or capture devices")
             if task.kind == "video" and wants_split(task.source, task.dest, self.settings.split_over,
-                                                    len(self.pool.actors)):
+                                                    self.pool.size):
                 long_videos.append(task)
                 continue
             while not self.pool.has_room():
                 self._collect()
             self._submit(task)
-        while self.pool.outstanding:
+        while self.pool.busy:
             self._collect()
         for task in long_videos:
             self._run_long_video(task)
@@ -236,19 +309,21 @@ class _RayBatch:
     def _collect(self) -> None:
         from portraitcli.jobs import Result
 
-        task, ref = self.pool.next_done()
+        done = self.pool.next_done()
+        if done is None:
+            return
+        task, r, error = done
         self.running.pop(_absolute(task).dest, None)
-        try:
-            r = self.ray.get(ref)
+        if error is None:
             r = dataclasses.replace(r, input=task.source, output=task.dest)  # the user's names, not absolute
-        except self.ray.exceptions.RayTaskError as exc:
-            cause = exc.cause if exc.cause is not None else exc
+        elif isinstance(error, self.ray.exceptions.RayTaskError):
+            cause = error.cause if error.cause is not None else error
             if isinstance(cause, ModelError):
                 raise cause from None
             r = Result(task.source, task.dest, "failed", str(cause) or type(cause).__name__)
-        except self.ray.exceptions.RayError as exc:
-            _stop_if_unstartable(exc)
-            r = Result(task.source, task.dest, "failed", f"the Ray worker running it was lost ({_first_line(exc)})")
+        else:
+            r = Result(task.source, task.dest, "failed",
+                       f"the Ray workers running it were lost ({_first_line(error)})")
         self.batch._record(r, self.bar)
 
     def _run_long_video(self, task) -> None:
@@ -257,11 +332,11 @@ class _RayBatch:
         remote = _absolute(task)
         self.batch.output_folders.add(os.path.dirname(remote.dest))
         self.running[remote.dest] = task.dest
-        r = run_split(remote, self.settings, len(self.pool.actors), self._run_pieces)
+        r = run_split(remote, self.settings, self.pool.size, self._run_pieces)
         self.running.pop(remote.dest, None)
         if r is None:  # too few keyframes to cut: it runs whole
             self._submit(task)
-            while self.pool.outstanding:
+            while self.pool.busy:
                 self._collect()
             return
         self.batch._record(dataclasses.replace(r, input=task.source, output=task.dest), self.bar)
@@ -270,16 +345,16 @@ class _RayBatch:
         for piece in pieces:
             self.pool.submit("run_piece", (task, piece), piece)
         failure = None
-        while self.pool.outstanding:
-            piece, ref = self.pool.next_done()
-            try:
-                self.ray.get(ref)
-            except self.ray.exceptions.RayTaskError as exc:
-                failure = failure or (exc.cause if exc.cause is not None else exc)
-            except self.ray.exceptions.RayError as exc:
-                _stop_if_unstartable(exc)
-                failure = failure or PortraitError(f"{task.source}: the Ray worker running piece {piece.number} "
-                                                   f"was lost ({_first_line(exc)})")
+        while self.pool.busy:
+            done = self.pool.next_done()
+            if done is None:
+                continue
+            piece, _, error = done
+            if isinstance(error, self.ray.exceptions.RayTaskError):
+                failure = failure or (error.cause if error.cause is not None else error)
+            elif error is not None:
+                failure = failure or PortraitError(f"{task.source}: the Ray workers running piece {piece.number} "
+                                                   f"were lost ({_first_line(error)})")
         if failure is not None:
             raise failure
 
@@ -307,7 +382,10 @@ def _stop_if_unstartable(exc: BaseException) -> None:
     """An actor that cannot even start (portraitcli missing on a node, say) fails every file
     the same way: the run stops with the reason instead."""
     if getattr(exc, "actor_init_failed", False):
-        raise PortraitError(f"a Ray worker could not start ({_first_line(exc)})") from None
+        # the message ends with the exception that stopped it, after Ray's traceback
+        lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+        reason = next((line for line in reversed(lines) if line), type(exc).__name__)
+        raise PortraitError(f"a Ray worker could not start ({reason[:300]})") from None
 
 
 def _first_line(exc: BaseException) -> str:
