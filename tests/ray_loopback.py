@@ -33,6 +33,30 @@ def namespaces_available() -> str | None:
     return None
 
 
+def _name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _ancestor(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        pid = parent(pid)
+        if pid == ancestor:
+            return True
+    return False
+
+
 class LoopbackCluster:
     def __init__(self, nodes: int = 2, cpus_per_node: int = 1, env: dict | None = None):
         self.nodes = nodes
@@ -42,6 +66,7 @@ class LoopbackCluster:
         self.env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         self.holder: subprocess.Popen | None = None
         self.temp_dir = None
+        self.raylets: list[int] = []  # each node's raylet, the head's first
 
     # ----------------------------------------------------------------------- namespace
 
@@ -82,6 +107,16 @@ class LoopbackCluster:
         proc = self.run(args, capture_output=True, text=True, timeout=180)
         if proc.returncode != 0:
             raise RuntimeError(f"ray start failed: {proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+        self.raylets += [pid for pid in self.processes() if _name(pid) == "raylet" and pid not in self.raylets]
+
+    def kill_node(self, raylet: int) -> None:
+        """A node lost at once, as a machine that goes down: its raylet and every process under it."""
+        doomed = [raylet] + [pid for pid in self.processes() if _ancestor(pid, raylet)]
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def python(self, code: str, timeout: float = 120) -> str:
         """Run Python in the namespace, connected to the cluster; returns its stdout."""

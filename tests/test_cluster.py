@@ -18,7 +18,7 @@ from PIL import Image
 
 from portraitcli.media.atomic import TEMP_MARK
 from tests.conftest import ROOT, make_person_clip, run_portraitcli
-from tests.ray_loopback import LoopbackCluster, namespaces_available
+from tests.ray_loopback import LoopbackCluster, namespaces_available, parent
 
 pytest.importorskip("ray")
 
@@ -240,3 +240,29 @@ def test_workers_that_cannot_start_stop_the_run_with_the_reason(cluster, tmp_pat
     assert proc.returncode == 3, proc.stderr
     assert "stopped: a Ray worker could not start" in proc.stdout and "replace-bg needs --background" in proc.stdout
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").rglob("*.*")) == []
+
+
+def test_a_lost_node_does_not_stop_the_batch(cluster, tmp_path, astronaut_rgb):
+    # last in the module: the cluster has one node fewer afterwards
+    src = photo_folder(tmp_path / "src", astronaut_rgb, 30, 480)
+    out = tmp_path / "out"
+    driver = cluster.popen(portraitcli_args("cutout", src, out, "--ray", cluster.address), stderr=subprocess.PIPE)
+    actors = portrait_actors(cluster, 2)
+    assert len(actors) == 2, actors
+    on_worker_node = [a for a in actors if parent(a["pid"]) == cluster.raylets[1]]
+    assert len(on_worker_node) == 1, (actors, cluster.raylets)
+    wait_for_outputs(out, 3, driver)
+    # the second node goes down; its actor cannot come back anywhere (the head's CPU is taken),
+    # so its files finish on the head's actor
+    cluster.kill_node(cluster.raylets[1])
+    done_at_loss = len(list(out.rglob("*.png")))
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err
+    assert done_at_loss < 30, "the batch ended before the node was lost"
+    assert b"30 done, 0 skipped, 0 failed" in err
+    outputs = sorted(out.rglob("*.png"))
+    assert len(outputs) == 30
+    for p in outputs:
+        with Image.open(p) as im:
+            im.load()
+    assert leftovers(out) == []
