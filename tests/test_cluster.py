@@ -216,8 +216,8 @@ def test_an_address_nobody_answers_on_fails_at_once(tmp_path, astronaut_png):
     proc = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, timeout=60)
     assert "portraitcli: --ray 127.0.0.1:1: cannot connect to the Ray cluster (Connection refused)" in proc.stderr
     assert "expected auto, HOST:PORT or ray://HOST:PORT" in proc.stderr
-    assert f"{astronaut_png} -> {dest}" in proc.stderr and "0 done, 1 skipped, 0 failed" in proc.stderr
-    assert proc.stdout.split() == ["rc=1", "rc=2", "rc=0"]
+    assert str(dest) in proc.stdout and "0 done, 1 skipped, 0 failed" in proc.stderr  # the dry run's list
+    assert [word for word in proc.stdout.split() if word.startswith("rc=")] == ["rc=1", "rc=2", "rc=0"]
     assert not dest.exists()
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli.media.atomic import TEMP_MARK
-from portraitcli.media.video import VideoReader, probe
+from portraitcli.media.video import VideoReader, ffmpeg_exe, probe
 from portraitcli.pieces import plan_pieces
-from tests.conftest import ffmpeg, frame_pts, make_person_clip, run_portraitcli, stream_packets
+from tests.conftest import frame_pts, make_person_clip, run_portraitcli, stream_packets
 
 
 def long_clip(folder: Path, rgb: np.ndarray, seconds: float = 6) -> Path:
@@ -20,7 +20,7 @@ def long_clip(folder: Path, rgb: np.ndarray, seconds: float = 6) -> Path:
                              extra_args=["-vf", "select='mod(n\\,7)'", "-fps_mode", "vfr", "-preset", "veryfast",
                                          "-g", "15", "-sc_threshold", "0"])
     rotated = folder / "long.mp4"
-    subprocess.run([ffmpeg(), "-hide_banner", "-loglevel", "error", "-y", "-display_rotation:v:0", "90", "-i",
+    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-display_rotation:v:0", "90", "-i",
                     str(plain), "-c", "copy", str(rotated)], check=True)
     return rotated
 
@@ -127,7 +127,7 @@ def test_cutout_webm_in_pieces_keeps_alpha_and_the_default_track(tmp_path, astro
     assert frame_pts(split) == frame_pts(whole)
     assert stream_packets(split, "0:a:0") == stream_packets(whole, "0:a:0")
     for path in (whole, split):
-        banner = subprocess.run([ffmpeg(), "-hide_banner", "-c:v", "libvpx-vp9", "-i", str(path)],
+        banner = subprocess.run([ffmpeg_exe(), "-hide_banner", "-c:v", "libvpx-vp9", "-i", str(path)],
                                 capture_output=True, text=True).stderr
         video = next(line for line in banner.splitlines() if "Video:" in line)
         assert "yuva420p" in video and "(default)" in video, video  # alpha decoded; players pick the track
