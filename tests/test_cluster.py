@@ -75,6 +75,22 @@ def portrait_actors(cluster, count: int, timeout: float = 60) -> list[dict]:
         time.sleep(0.2)
 
 
+def batch_completes_after_a_loss(driver: subprocess.Popen, out: Path, count: int) -> None:
+    """The cutout batch, lost something mid-way, still ends with every output complete."""
+    done_at_loss = len(list(out.rglob("*.png")))
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode == 0, err
+    assert done_at_loss < count, "the batch ended before the loss"
+    assert f"{count} done, 0 skipped, 0 failed".encode() in err
+    outputs = sorted(out.rglob("*.png"))
+    assert len(outputs) == count
+    for p in outputs:
+        with Image.open(p) as im:
+            im.load()  # complete files only
+            assert im.mode == "RGBA"
+    assert leftovers(out) == []
+
+
 def test_ray_outputs_are_the_local_ones(cluster, tmp_path, astronaut_rgb):
     src = photo_folder(tmp_path / "src", astronaut_rgb, 6, 96)
     make_person_clip(src / "a" / "clip.mp4", astronaut_rgb, seconds=1)
@@ -105,18 +121,7 @@ def test_killed_worker_is_retried_and_the_batch_completes(cluster, tmp_path, ast
     wait_for_outputs(out, 3, driver)
     victim = actors[-1]["pid"]
     os.kill(victim, signal.SIGKILL)  # a worker process dies mid-batch
-    done_at_kill = len(list(out.rglob("*.png")))
-    _, err = driver.communicate(timeout=300)
-    assert driver.returncode == 0, err
-    assert done_at_kill < 36, "the batch ended before the worker was killed"
-    assert b"36 done, 0 skipped, 0 failed" in err
-    outputs = sorted(out.rglob("*.png"))
-    assert len(outputs) == 36
-    for p in outputs:
-        with Image.open(p) as im:
-            im.load()  # complete files only
-            assert im.mode == "RGBA"
-    assert leftovers(out) == []
+    batch_completes_after_a_loss(driver, out, 36)
     assert victim not in [a["pid"] for a in cluster.actors()]
 
 
@@ -255,14 +260,4 @@ def test_a_lost_node_does_not_stop_the_batch(cluster, tmp_path, astronaut_rgb):
     # the second node goes down; its actor cannot come back anywhere (the head's CPU is taken),
     # so its files finish on the head's actor
     cluster.kill_node(cluster.raylets[1])
-    done_at_loss = len(list(out.rglob("*.png")))
-    _, err = driver.communicate(timeout=300)
-    assert driver.returncode == 0, err
-    assert done_at_loss < 30, "the batch ended before the node was lost"
-    assert b"30 done, 0 skipped, 0 failed" in err
-    outputs = sorted(out.rglob("*.png"))
-    assert len(outputs) == 30
-    for p in outputs:
-        with Image.open(p) as im:
-            im.load()
-    assert leftovers(out) == []
+    batch_completes_after_a_loss(driver, out, 30)
