@@ -266,6 +266,10 @@ def run_on_ray(batch, tasks, bar) -> None:
         batch.interrupted = True
         if runner is not None:
             runner.stop()
+    except BaseException:  # the run stops (a model that cannot load, every worker lost): nothing left
+        if runner is not None:
+            runner.stop()
+        raise
     finally:
         ray.shutdown()
         for sig in stops:
