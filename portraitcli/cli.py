@@ -122,6 +122,12 @@ def common_options(func):
         click.option("-j", "--jobs", type=click.IntRange(0), default=0,
                      show_default="all cores, fewer if the largest photos would not fit in the memory available",
                      help="Photos processed in parallel."),
+        click.option("--ray", "ray", metavar="ADDRESS", envvar="PORTRAITCLI_RAY",
+                     help="Run on a Ray cluster: auto, HOST:PORT or ray://HOST:10001 (also PORTRAITCLI_RAY); "
+                          "paths must be the same on every node. Needs pip install 'portraitcli[ray]'."),
+        click.option("--split-over", type=click.FloatRange(0), default=120, show_default=True, metavar="SECONDS",
+                     help="Videos longer than this are cut into pieces processed in parallel (with --jobs > 1 "
+                          "or --ray); 0: never."),
         click.option("--model", type=click.Path(dir_okay=False), help="Another ONNX model of the same interface."),
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "coreml", "dml"]), default="auto",
                      show_default=True,
@@ -228,7 +234,18 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
                         max_pixels=kw["max_pixels"], crf=kw["crf"], preset=kw["preset"], codec=kw["codec"],
                         preview=kw["preview"], dry_run=kw["dry_run"], crop=kw["crop"], crop_margin=kw["margin"],
                         crop_aspect=aspect, crop_pad=kw["pad"], raw_space=kw["raw_space"],
-                        raw_preview=kw["raw_preview"], accept_truncated=kw["accept_truncated"])
+                        raw_preview=kw["raw_preview"], accept_truncated=kw["accept_truncated"],
+                        ray=kw["ray"] or None, split_over=kw["split_over"])
+    if settings.ray and kw.get("watch"):
+        # a hot folder's files come one at a time: a cluster's start-up for each would cost more
+        raise click.UsageError("--watch runs on this machine; use --ray for a batch")
+    if settings.ray:
+        from portraitcli.cluster import RayUnavailable, require_ray
+
+        try:
+            require_ray()
+        except RayUnavailable as exc:
+            raise click.UsageError(str(exc)) from None
     execute(settings, list(paths[:-1]), paths[-1], kw)
 
 

@@ -442,6 +442,17 @@ def _result(task: Task, outcome, seconds: float) -> Result:
     return r
 
 
+def result_of(task: Task, work) -> Result | None:
+    """work() -> a TaskOutcome or notes as task's Result, like Worker.run's (None: not done,
+    e.g. a video too short of keyframes to split)."""
+    start = time.perf_counter()
+    try:
+        outcome = work()
+    except (PortraitError, OSError, ValueError) as exc:
+        outcome = exc
+    return None if outcome is None else _result(task, outcome, time.perf_counter() - start)
+
+
 def _strip_name(message: str, name: str) -> str:
     return message[len(name) + 2:] if message.startswith(name + ": ") else message
 
@@ -507,6 +518,36 @@ def photos_that_fit(largest_pixels: int, available: int | None, command: str) ->
     return max(1, available // photo_bytes(largest_pixels, command))
 
 
+def _run_piece_in_worker(task: Task, piece) -> int:
+    from portraitcli.pieces import run_piece
+
+    return run_piece(task, piece, _worker)
+
+
+def _pool_pieces(pool):
+    """run_pieces for pieces.run_split_video: every piece on the process pool at once."""
+    def run_pieces(task: Task, pieces: list) -> None:
+        futures = [pool.submit(_run_piece_in_worker, task, piece) for piece in pieces]
+        for future in futures:
+            future.result()
+
+    return run_pieces
+
+
+def wants_split(source: str, dest: str, split_over: float, workers: int) -> bool:
+    from portraitcli.pieces import wants_split as long_enough
+
+    return long_enough(source, dest, split_over, workers)
+
+
+def run_split(task: Task, settings: Settings, workers: int, run_pieces) -> Result | None:
+    """A long video in parallel pieces, as a Result like Worker.run's (None: it could not be
+    split; run it whole)."""
+    from portraitcli.pieces import run_split_video
+
+    return result_of(task, lambda: run_split_video(task, settings, workers, run_pieces))
+
+
 def skip_reason(task: Task, settings: Settings) -> str | None:
     if task.dest == STDIO or settings.overwrite or task.replace:
         return None
@@ -565,6 +606,42 @@ class Batch:
             from tqdm import tqdm
 
             bar = tqdm(total=0, unit="file", file=sys.stderr, dynamic_ncols=True)
+        try:
+            if self.settings.ray:
+                from portraitcli.cluster import run_on_ray
+
+                run_on_ray(self, self.runnable(items, bar), bar)
+            else:
+                self._run_here(self.runnable(items, bar), bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        self.write_report()
+        return self.exit_code()
+
+    def runnable(self, items: Iterator[Task | Result], bar) -> Iterator[Task]:
+        """The tasks to run: failed plans, existing outputs and dry runs are recorded here."""
+        for item in items:
+            if bar is not None:
+                bar.total += 1
+                bar.refresh()
+            if isinstance(item, Result):
+                self._record(item, bar)
+                continue
+            if not self.settings.dry_run:
+                self._sweep_stale(item)
+            reason = skip_reason(item, self.settings)
+            if reason:
+                self._record(Result(item.source, item.dest, "skipped", reason), bar)
+                continue
+            if self.settings.dry_run:  # the CLI lists them, sorted, once the plan is complete
+                self._record(Result(item.source, item.dest, "skipped", "dry run"), bar)
+                continue
+            yield item
+
+    def _run_here(self, tasks: Iterator[Task], bar) -> None:
+        """N processes for photos; videos one after another through the threaded pipeline,
+        a long one in pieces over N processes."""
         jobs = self.settings.jobs or os.cpu_count() or 1
         # the default --jobs also stays within memory: no more photos at once than fit, by the
         # largest photo planned so far (its header), so big camera files do not run out of RAM
@@ -580,22 +657,7 @@ class Batch:
         first_photo: Task | None = None
         pending: deque = deque()
         try:
-            for item in items:
-                if bar is not None:
-                    bar.total += 1
-                    bar.refresh()
-                if isinstance(item, Result):
-                    self._record(item, bar)
-                    continue
-                if not self.settings.dry_run:
-                    self._sweep_stale(item)
-                reason = skip_reason(item, self.settings)
-                if reason:
-                    self._record(Result(item.source, item.dest, "skipped", reason), bar)
-                    continue
-                if self.settings.dry_run:  # the CLI lists them, sorted, once the plan is complete
-                    self._record(Result(item.source, item.dest, "skipped", "dry run"), bar)
-                    continue
+            for item in tasks:
                 if item.kind != "photo":
                     videos.append(item)
                     continue
@@ -644,10 +706,14 @@ class Batch:
                 self._record(local.run(first_photo), bar)
             while pending:
                 self._record(pending.popleft().result(), bar)
-            if pool is not None:
-                pool.shutdown()
-                pool = None
             for task in videos:
+                if task.kind == "video" and wants_split(task.source, task.dest, self.settings.split_over, jobs):
+                    pool = pool or _make_pool(self.settings, jobs)
+                    self.output_folders.add(os.path.dirname(task.dest) or ".")
+                    result = run_split(task, self.settings, jobs, _pool_pieces(pool))
+                    if result is not None:
+                        self._record(result, bar)
+                        continue
                 local = local or Worker(self.settings, threads=None)
                 local.show_frames = self.progress
                 self._record(local.run(task), bar)
@@ -663,15 +729,11 @@ class Batch:
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-            if bar is not None:
-                bar.close()
             if local is not None:
                 if self.keep_worker:
                     self._local = local
                 else:
                     local.renderer.close()
-        self.write_report()
-        return self.exit_code()
 
     def close(self) -> None:
         if self._local is not None:

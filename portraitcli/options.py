@@ -62,3 +62,5 @@ class Settings:
     raw_space: str = "srgb"  # camera RAW develops to "srgb" or "adobe" (Adobe RGB with its ICC profile)
     raw_preview: bool = False  # camera RAW: use the embedded JPEG preview instead of developing
     accept_truncated: bool = False  # a video shorter than declared is processed, not failed
+    ray: str | None = None  # a Ray cluster's address (cluster.py); None: this machine only
+    split_over: float = 120.0  # videos longer than this (seconds) run in parallel pieces; 0: never

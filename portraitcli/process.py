@@ -194,7 +194,7 @@ def _compositor(worker, alpha_out: bool):
     return flat
 
 
-def _encode_settings(s):
+def encode_settings(s):
     from portraitcli.media.video import EncodeSettings
 
     return EncodeSettings(codec=s.codec, crf=s.crf, preset=s.preset, stream_format=s.format or s.stream_format)
@@ -205,14 +205,38 @@ def _is_sequence_dest(dest: str) -> bool:
     return dest.endswith(("/", "\\")) or not Path(dest).suffix
 
 
+def video_alpha_out(task, settings) -> tuple[bool, list[str]]:
+    """Whether a video output keeps the cutout's alpha, and the note when it cannot."""
+    from portraitcli.media.video import ALPHA_CONTAINERS
+
+    effect = settings.render.effect
+    ext = Path(task.dest).suffix.lower() if task.dest != "-" else "." + (settings.format or settings.stream_format)
+    alpha_out = effect.keeps_alpha and ext in ALPHA_CONTAINERS
+    if effect.keeps_alpha and not alpha_out:
+        colour = effect.flatten_colour(settings.render)
+        return False, [f"{ext} cannot hold alpha: {effect.name} composited onto {colour}"]
+    return alpha_out, []
+
+
+def video_output(task, worker) -> tuple[int, object, list[str]]:
+    """What a video file's frames become: the channels the writer takes, the compositor, and
+    the notes on what was adapted (a cutout flattened where the container has no alpha)."""
+    alpha_out, notes = video_alpha_out(task, worker.settings)
+    return worker.renderer.effect.output_channels(alpha_out), _compositor(worker, alpha_out), notes
+
+
+def is_sequence_task(task) -> bool:
+    return task.dest != "-" and _is_sequence_dest(task.dest)
+
+
 def run_video_file(task, worker) -> TaskOutcome:
-    from portraitcli.media.video import ALPHA_CONTAINERS, ImageSequenceWriter, VideoReader, VideoWriter
+    from portraitcli.media.video import ImageSequenceWriter, VideoReader, VideoWriter
     from portraitcli.pipeline import run_video
 
     s = worker.settings
     notes: list[str] = ["--crop is for photos: video frames kept whole"] if s.crop else []
     effect = s.render.effect
-    to_sequence = task.dest != "-" and _is_sequence_dest(task.dest)
+    to_sequence = is_sequence_task(task)
     # the planar commands (blur, segment) work on the decoder's own 4:2:0 planes when the file
     # has them: no colour conversion on the way in or out, and half the bytes through the pipes
     reader = VideoReader(task.source, planar=effect.planar and not to_sequence,
@@ -236,21 +260,17 @@ def run_video_file(task, worker) -> TaskOutcome:
                         tick.close()
             log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
             return _video_outcome(notes, reader, stats)
-        ext = Path(task.dest).suffix.lower() if task.dest != "-" else "." + (s.format or s.stream_format)
-        alpha_out = effect.keeps_alpha and ext in ALPHA_CONTAINERS
-        if effect.keeps_alpha and not alpha_out:
-            notes.append(f"{ext} cannot hold alpha: {effect.name} composited onto {worker.renderer.flatten_colour}")
-        channels = effect.output_channels(alpha_out)
-        compositor = _compositor(worker, alpha_out)
+        channels, compositor, adapted = video_output(task, worker)
+        notes += adapted
         if task.dest == "-":
-            writer = VideoWriter("-", info, channels, _encode_settings(s), audio_source=task.source,
+            writer = VideoWriter("-", info, channels, encode_settings(s), audio_source=task.source,
                                  container=s.format or s.stream_format, planar=reader.planar)
             stats = _pump(reader, writer, worker, compositor, info)
             return _video_outcome(notes, reader, stats)
         dest = Path(task.dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(dest) as tmp:
-            writer = VideoWriter(tmp, info, channels, _encode_settings(s), audio_source=task.source, name=task.dest,
+            writer = VideoWriter(tmp, info, channels, encode_settings(s), audio_source=task.source, name=task.dest,
                                  planar=reader.planar)
             stats = _pump(reader, writer, worker, compositor, info)
         log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
@@ -298,7 +318,7 @@ def run_stream(task, worker, head: bytes) -> list[str]:
         info = reader.info
         audio_fd = relay.writer_fd if info.has_audio else None
         if task.dest == "-":
-            writer = VideoWriter("-", info, 3, _encode_settings(s), audio_fd=audio_fd,
+            writer = VideoWriter("-", info, 3, encode_settings(s), audio_fd=audio_fd,
                                  container=s.format or s.stream_format)
             relay.close_child_ends()
             _pump(reader, writer, worker, _compositor(worker, False), info, live=True)
@@ -306,7 +326,7 @@ def run_stream(task, worker, head: bytes) -> list[str]:
         dest = Path(task.dest)
         alpha_out = s.render.effect.keeps_alpha and dest.suffix.lower() in ALPHA_CONTAINERS
         with atomic_output(dest) as tmp:
-            writer = VideoWriter(tmp, info, 4 if alpha_out else 3, _encode_settings(s), audio_fd=audio_fd,
+            writer = VideoWriter(tmp, info, 4 if alpha_out else 3, encode_settings(s), audio_fd=audio_fd,
                                  name=task.dest)
             relay.close_child_ends()
             _pump(reader, writer, worker, _compositor(worker, alpha_out), info, live=True)
@@ -326,7 +346,7 @@ def run_live(task, worker) -> list[str]:
     camera = CameraSource(task.source, planar=s.render.effect.planar)
     try:
         sink = open_live_sink(task.dest, camera.info, worker, preview=s.preview,
-                              encode=_encode_settings(s), planar=camera.planar)
+                              encode=encode_settings(s), planar=camera.planar)
         try:
             from portraitcli.pipeline import run_video
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,16 +41,32 @@ def test_no_audio_means_no_audio(tmp_path, astronaut_rgb):
     assert not probe(out).has_audio and len(decode_frames(out)) == 15
 
 
-def test_variable_frame_rate_timestamps_kept(person_clip, tmp_path):
-    vfr = tmp_path / "vfr.mkv"
+def variable_rate_clip(person_clip: Path, path: Path) -> Path:
+    """person_clip with frames 3, 4 and 9 dropped: 12 frames at uneven intervals."""
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(person_clip), "-vf",
                     "select='not(eq(n\\,3)+eq(n\\,4)+eq(n\\,9))'", "-fps_mode", "vfr", "-c:v", "libx264",
-                    "-preset", "ultrafast", "-c:a", "copy", str(vfr)], check=True)
+                    "-preset", "ultrafast", "-c:a", "copy", str(path)], check=True)
+    return path
+
+
+def test_variable_frame_rate_timestamps_kept(person_clip, tmp_path):
+    vfr = variable_rate_clip(person_clip, tmp_path / "vfr.mkv")
     out = tmp_path / "out.mkv"
     assert run_portraitcli("segment", vfr, out).returncode == 0
     pts_in, pts_out = frame_pts(vfr), frame_pts(out)
     assert len(pts_in) == 12 and pts_out == pts_in
     assert len(set(np.diff(pts_in))) > 1  # really variable
+
+
+def test_variable_frame_rate_kept_in_mp4(person_clip, tmp_path):
+    """mp4 keeps the source's own time base: every timestamp exactly, not moved onto the
+    average frame rate's grid (the encoder once timed itself by the declared frame duration)."""
+    vfr = variable_rate_clip(person_clip, tmp_path / "vfr.mp4")
+    out = tmp_path / "out.mp4"
+    assert run_portraitcli("blur", vfr, out).returncode == 0
+    pts_in, pts_out = frame_pts(vfr), frame_pts(out)
+    assert len(set(np.diff(pts_in))) > 1  # really variable
+    assert pts_out == [p - pts_in[0] for p in pts_in]
 
 
 def test_rotated_phone_clip_keeps_rotation(person_clip, tmp_path):

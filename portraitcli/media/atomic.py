@@ -18,6 +18,8 @@ TEMP_NAME = re.compile(r"\..*\.[0-9a-f]{8}(?:-(\d+))?" + re.escape(TEMP_MARK) + 
 # a temporary untouched this long, whose writer is gone, was left by a killed run (SIGKILL,
 # power loss); a live writer touches its file far more often (frames, encoder output)
 STALE_SECONDS = 120
+# a working folder of ours (the pieces of a long video): removed whole when stale
+PARTS_SUFFIX = ".parts"
 # Written into every image-sequence folder portraitcli makes: only a folder that carries it may
 # ever be replaced (--overwrite), and then only if it holds nothing but our frames.
 SEQUENCE_MARK = ".portraitcli-sequence"
@@ -62,6 +64,52 @@ def atomic_output(final: Path):
                 tmp.unlink()
 
 
+@contextlib.contextmanager
+def temporary_folder(final: Path):
+    """A hidden working folder beside `final` (e.g. the pieces of a long video), removed on the
+    way out and by remove_live_temporaries on an interrupt; it lies beside the output so that
+    every machine of a cluster sees it where the output is shared."""
+    folder = temp_name(Path(final).with_suffix(PARTS_SUFFIX))
+    folder.mkdir(parents=True)
+    with _lock:
+        _live.add(folder)
+    try:
+        yield folder
+    finally:
+        with _lock:
+            _live.discard(folder)
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_stale_temporaries(final: Path) -> int:
+    """Remove temporaries left for `final` by a worker that died while writing it (its task
+    is being run again, perhaps on another machine). Returns the count."""
+    final = Path(final)
+    try:
+        names = os.listdir(final.parent)
+    except OSError:
+        return 0
+    return _remove([final.parent / name for name in names
+                    if name.startswith(f".{final.stem}.") and name.endswith(f"{TEMP_MARK}{final.suffix}")
+                    and TEMP_NAME.fullmatch(name) and name.count(".") == final.name.count(".") + 3])
+
+
+def _remove(paths) -> int:
+    """Remove files and folders; returns how many went."""
+    import shutil
+
+    removed = 0
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink()
+            removed += 1
+    return removed
+
+
 def is_own_sequence(folder: Path) -> bool:
     """A folder portraitcli wrote as an image sequence (it carries our marker)."""
     return (Path(folder) / SEQUENCE_MARK).is_file()
@@ -88,16 +136,7 @@ def remove_live_temporaries() -> int:
     """Remove every temporary file still being written (on interrupt). Returns the count."""
     with _lock:
         paths = list(_live)
-    removed = 0
-    for p in paths:
-        with contextlib.suppress(OSError):
-            if p.is_dir():
-                import shutil
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink()
-            removed += 1
-    return removed
+    return _remove(paths)
 
 
 def _writer_alive(pid: int) -> bool:
@@ -138,7 +177,8 @@ def sweep_temporaries(folder: Path, min_age: float = STALE_SECONDS) -> int:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 names = os.listdir(path)
-                if any(n != SEQUENCE_MARK and not SEQUENCE_FRAME.fullmatch(n) for n in names):
+                if path.suffix != PARTS_SUFFIX and any(n != SEQUENCE_MARK and not SEQUENCE_FRAME.fullmatch(n)
+                                                       for n in names):
                     continue
                 shutil.rmtree(path)
             elif entry.is_file(follow_symlinks=False):

@@ -353,8 +353,9 @@ def _icc_colour_space(icc: bytes) -> str:
     return icc[16:20].decode("ascii", "replace") if len(icc) >= 20 else ""
 
 
-def encode_photo(pixels: np.ndarray, fmt: str, meta: Photo | None = None, quality: int = 95) -> bytes:
-    """Encode RGB/RGBA/single-channel pixels (uint8 or uint16) with the source's metadata."""
+def encode_photo(pixels: np.ndarray, fmt: str, meta: Photo | None = None, quality: int = 95, out=None) -> bytes:
+    """Encode RGB/RGBA/single-channel pixels (uint8 or uint16) with the source's metadata; into
+    the binary file `out` as it is made where one is given (then b"" is returned)."""
     import cv2
     from PIL import Image
 
@@ -380,7 +381,7 @@ def encode_photo(pixels: np.ndarray, fmt: str, meta: Photo | None = None, qualit
         return _png_with_metadata(buf.tobytes(), meta)
     if pixels.dtype != np.uint8:
         pixels = (pixels >> 8).astype(np.uint8) if pixels.dtype == np.uint16 else pixels.astype(np.uint8)
-    img = Image.fromarray(pixels)
+    img = _pil_view(pixels)
     options: dict = {}
     if meta.icc:
         options["icc_profile"] = meta.icc
@@ -400,9 +401,21 @@ def encode_photo(pixels: np.ndarray, fmt: str, meta: Photo | None = None, qualit
         if not can_write(fmt):
             raise OSError(missing_writer(fmt))
         options.update(quality=quality)
-    buf = io.BytesIO()
+    buf = io.BytesIO() if out is None else out
     img.save(buf, format=fmt, **options)
-    return buf.getvalue()
+    return buf.getvalue() if out is None else b""
+
+
+def _pil_view(pixels: np.ndarray):
+    """A Pillow image of uint8 pixels. Grey and RGBA share the array's memory (Pillow keeps them
+    as they are), so a 48 MP cutout is not held twice while it is encoded; RGB is copied, since
+    Pillow stores it four bytes a pixel."""
+    from PIL import Image
+
+    if pixels.flags.c_contiguous and (pixels.ndim == 2 or pixels.shape[2] == 4):
+        mode = "L" if pixels.ndim == 2 else "RGBA"
+        return Image.frombuffer(mode, (pixels.shape[1], pixels.shape[0]), pixels, "raw", mode, 0, 1)
+    return Image.fromarray(pixels)
 
 
 # IFD0 tags of a source's EXIF that describe the picture rather than a file's layout: they go
@@ -454,6 +467,9 @@ def sixteen_bit_tiff(pixels: np.ndarray, meta: Photo) -> bytes:
 
 
 def write_photo(path: Path, pixels: np.ndarray, fmt: str, meta: Photo | None = None, quality: int = 95) -> None:
-    data = encode_photo(pixels, fmt, meta, quality)
+    # straight into the temporary file: a 48 MP PNG is not also held as bytes, twice
     with atomic_output(Path(path)) as tmp:
-        tmp.write_bytes(data)
+        with open(tmp, "wb") as f:
+            data = encode_photo(pixels, fmt, meta, quality, out=f)
+            if data:
+                f.write(data)

@@ -74,6 +74,8 @@ class VideoInfo:
     subtitle_codecs: list[str] = field(default_factory=list)
     language: str = ""  # the video stream's language tag, as the banner shows it (e.g. und, eng)
     timestamps: list[int] | None = None  # per frame, presentation order, in time_base units
+    keyframes: list[int] | None = None  # pts of the keyframes (where a piece of the video may start)
+    start_us: int = 0  # the container's start time, microseconds
     pix_fmt: str = ""  # as decoded, e.g. yuv420p
     colour: dict[str, str] = field(default_factory=dict)  # ffmpeg output options that tag it, e.g. -colorspace
 
@@ -109,6 +111,9 @@ def parse_ffmpeg_banner(text: str) -> VideoInfo:
         m = re.search(r"Duration: (\d+):(\d+):(\d+\.\d+)", line)
         if m:
             info.duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        m = re.search(r", start: (-?)(\d+)\.(\d{6})", line)
+        if m:
+            info.start_us = (-1 if m.group(1) else 1) * (int(m.group(2)) * 1_000_000 + int(m.group(3)))
         m = _STREAM_RE.search(line)
         if m:
             language, kind, codec, rest = m.group(2), m.group(3), m.group(4), m.group(5)
@@ -185,15 +190,18 @@ def probe(path: Path, with_timestamps: bool = True) -> VideoInfo:
             reason = last_lines(proc.stderr, 1)
         raise InputError(f"{path}: not a readable video ({reason})")
     if with_timestamps and proc.returncode == 0:
-        info.timestamps, tb = _packet_timestamps(proc.stdout)
+        info.timestamps, info.keyframes, tb = _packet_timestamps(proc.stdout)
         if tb is not None:
             info.time_base = tb
     return info
 
 
-def _packet_timestamps(framecrc: str) -> tuple[list[int] | None, fractions.Fraction | None]:
+def _packet_timestamps(framecrc: str) -> tuple[list[int] | None, list[int] | None, fractions.Fraction | None]:
+    """Every packet's pts (sorted: presentation order) and the keyframes' pts, from framecrc
+    lines `stream, dts, pts, duration, size, crc[, F=flags]` (no F: a keyframe)."""
     tb = None
     pts = []
+    keys = []
     for line in framecrc.splitlines():
         if line.startswith("#tb 0:"):
             num, den = line.split(":", 1)[1].strip().split("/")
@@ -202,7 +210,10 @@ def _packet_timestamps(framecrc: str) -> tuple[list[int] | None, fractions.Fract
             parts = [p.strip() for p in line.split(",")]
             if len(parts) >= 3:
                 pts.append(int(parts[2]))
-    return (sorted(pts) if pts else None), tb
+                flags = next((p[2:] for p in parts[6:] if p.startswith("F=")), None)
+                if flags is None or int(flags, 16) & 1:
+                    keys.append(int(parts[2]))
+    return (sorted(pts) if pts else None), (sorted(keys) if pts else None), tb
 
 
 # --------------------------------------------------------------------------- child processes
@@ -264,7 +275,10 @@ class VideoReader:
     """
 
     def __init__(self, source: str | Path, audio_fd: int | None = None, stdin_head: bytes | None = None,
-                 planar: bool = False, accept_truncated: bool = False):
+                 planar: bool = False, accept_truncated: bool = False, info: VideoInfo | None = None,
+                 first_frame: int = 0, frame_count: int | None = None):
+        """first_frame, frame_count: a stretch of a file (frames in presentation order), for a
+        piece of a long video; info: its probe, when the caller already has it."""
         self.source = str(source)
         # a file that ends before its declared length fails (InputError) unless accepted; then
         # ended_early says so once every frame has been read
@@ -274,12 +288,17 @@ class VideoReader:
         self.is_stream = self.source == "-"
         exe = ffmpeg_exe()
         if not self.is_stream:
-            self.info = probe(Path(self.source))
+            self.info = info or probe(Path(self.source))
         # planar: frames as decoded (I420), for files whose probe says that needs no conversion
         self.planar = planar and not self.is_stream and self.info.planar_ok
-        args = [exe, "-hide_banner", "-nostats", "-loglevel", "info", "-noautorotate", "-i",
-                "pipe:0" if self.is_stream else self.source, "-map", "0:v:0", "-f", "rawvideo",
-                "-pix_fmt", "yuv420p" if self.planar else "rgb24", "-fps_mode", "passthrough", "pipe:1"]
+        args = [exe, "-hide_banner", "-nostats", "-loglevel", "info", "-noautorotate"]
+        if first_frame:
+            args += ["-ss", self._seek_position(first_frame)]
+        args += ["-i", "pipe:0" if self.is_stream else self.source, "-map", "0:v:0"]
+        if frame_count is not None:
+            args += ["-frames:v", str(frame_count)]
+        args += ["-f", "rawvideo", "-pix_fmt", "yuv420p" if self.planar else "rgb24", "-fps_mode", "passthrough",
+                 "pipe:1"]
         pass_fds = ()
         if audio_fd is not None:
             # live stream: the reader also passes the audio on, untouched, to the writer
@@ -301,7 +320,19 @@ class VideoReader:
                 raise InputError(f"{self.source}: not a readable video stream "
                                  f"({self.process.error_text()})")
         self.frame_bytes = self.info.width * self.info.height * 3 // (2 if self.planar else 1)
+        self.first_frame = first_frame
         self.frames_read = 0
+
+    def _seek_position(self, index: int) -> str:
+        """Input -ss for frame `index`: ffmpeg decodes from the keyframe before it and drops
+        every frame earlier than this time, which lies half a frame before the frame's own."""
+        stamps, tb = self.info.timestamps, self.info.time_base
+        if not stamps or tb is None or index >= len(stamps):
+            raise InputError(f"{self.source}: no frame timestamps to start a piece at frame {index}")
+        previous = stamps[index - 1] if index > 0 else stamps[index]
+        # probe's timestamps, like -ss, count from the container's start
+        seconds = (stamps[index] - (stamps[index] - previous) / 2) * tb
+        return f"{float(seconds):.6f}"
 
     def __iter__(self):
         info = self.info
@@ -313,7 +344,7 @@ class VideoReader:
             buf = _read_exact(stdout, self.frame_bytes)
             if buf is None:
                 break
-            index = self.frames_read
+            index = self.first_frame + self.frames_read
             if stamps is not None and index < len(stamps):
                 pts = stamps[index] - stamps[0]
             else:
@@ -560,13 +591,81 @@ def audio_args(ext: str, audio_codecs: list[str]) -> list[str]:
     return AUDIO_FALLBACK.get(ext, ["-c:a", "aac", "-b:a", "192k"])
 
 
+def _rotation_args(info: VideoInfo) -> list[str]:
+    """Frames stay in their stored orientation; the display matrix goes back on as it was
+    (an option of the input that carries the video)."""
+    if not info.rotation:
+        return []
+    degrees = info.rotation if info.rotation <= 180 else info.rotation - 360
+    return ["-display_rotation:v:0", str(degrees)]
+
+
+def _container_args(ext: str, info: VideoInfo, to_stdout: bool = False) -> list[str]:
+    args = []
+    if info.time_base and ext in (".mp4", ".mov", ".m4v"):
+        args += ["-video_track_timescale", str(info.time_base.denominator)]
+    if ext in (".mp4", ".mov", ".m4v") and not to_stdout:
+        args += ["-movflags", "+faststart"]
+    return args
+
+
+def source_streams_args(out_ext: str, info: VideoInfo, source: str | Path | None) -> tuple[list, list, list]:
+    """What an output takes from its source file beside the video (input 0): the input, the
+    maps and codecs of its audio and subtitles and its metadata (input 1), the video's language;
+    and notes on what the container cannot hold."""
+    inputs, maps, notes = [], [], []
+    if source is not None and (info.has_audio or info.subtitle_codecs):
+        inputs = ["-i", str(source)]
+        maps = ["-map", "1:a?", "-map_metadata", "1"] + audio_args(out_ext, info.audio_codecs)
+        subtitles, notes = subtitle_args(out_ext, info.subtitle_codecs)
+        maps += subtitles
+    # our raw stream carries no language, which Matroska reads as English: keep the source's
+    maps += ["-metadata:s:v:0", f"language={info.language or 'und'}"]
+    return inputs, maps, notes
+
+
+def join_pieces(pieces: list[tuple[Path, fractions.Fraction | None]], dest: Path, info: VideoInfo,
+                audio_source: Path | None, name: str) -> list[str]:
+    """Join encoded pieces of one video into dest without re-encoding (ffmpeg's concat
+    demuxer, stream copy), the display rotation and the source's audio and metadata put on
+    as VideoWriter does. pieces: (file, seconds from its start time to the next one's), so that
+    each piece's timestamps stay as they are in it. Returns notes on what dest cannot hold."""
+    listing = Path(dest).with_name(Path(dest).name + ".concat.txt")
+    lines = ["ffconcat version 1.0"]
+    for path, seconds in pieces:
+        quoted = str(Path(path).resolve()).replace("'", "'\\''")
+        lines.append(f"file '{quoted}'")
+        if seconds is not None:
+            lines.append(f"duration {float(seconds):.6f}")
+    listing.write_text("\n".join(lines) + "\n")
+    ext = Path(dest).suffix.lower()
+    args = [ffmpeg_exe(), "-hide_banner", "-nostats", "-loglevel", "error", "-y"] + _rotation_args(info)
+    args += ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    inputs, maps, notes = source_streams_args(ext, info, audio_source)
+    args += inputs + ["-map", "0:v:0"] + maps
+    # the concat demuxer's stream is no one's default: flag it as an encoder's own output is
+    args += ["-c:v", "copy", "-disposition:v:0", "default"] + _container_args(ext, info) + [str(dest)]
+    try:
+        process = FFmpegProcess(args, stdin=subprocess.DEVNULL, label=name)
+        if process.wait() != 0:
+            raise ExternalToolError(f"{name}: joining the pieces failed "
+                                    f"({process.error_text().replace(Path(dest).name, Path(name).name)})")
+    finally:
+        listing.unlink(missing_ok=True)
+    return notes
+
+
 class VideoWriter:
     """Encode frames to a file (or '-', a stream on stdout) with timestamps, rotation,
     metadata and the source's audio kept."""
 
     def __init__(self, dest: str | Path, info: VideoInfo, channels: int, settings: EncodeSettings,
                  audio_source: str | Path | None = None, audio_fd: int | None = None, container: str | None = None,
-                 name: str | None = None, planar: bool = False):
+                 name: str | None = None, planar: bool = False, keep_timestamps: bool = False,
+                 codec_ext: str | None = None):
+        """keep_timestamps: the frames' timestamps as given, not moved to start at 0, and
+        codec_ext: the extension whose codec to use (a piece of a long video, in an
+        intermediate container, encoded for the final one)."""
         self.dest = str(dest)
         self.name = name or self.dest  # what users call it (dest may be a hidden temporary name)
         self.channels = channels
@@ -574,38 +673,24 @@ class VideoWriter:
         exe = ffmpeg_exe()
         ext = container or Path(self.dest).suffix.lower()
         to_stdout = self.dest == "-"
-        args = [exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y"]
-        if info.rotation:
-            # frames stay in their stored orientation; the display matrix goes back on as it was
-            degrees = info.rotation if info.rotation <= 180 else info.rotation - 360
-            args += ["-display_rotation:v:0", str(degrees)]
-        args += ["-noautorotate", "-f", "matroska", "-i", "pipe:0"]
-        audio_inputs = []
-        self.notes: list[str] = []  # what the output could not keep, for the user
-        if audio_fd is not None:
-            audio_inputs = ["-f", "nut", "-i", f"pipe:{audio_fd}"]
-        elif audio_source is not None and (info.has_audio or info.subtitle_codecs):
-            audio_inputs = ["-i", str(audio_source)]
-        args += audio_inputs
-        args += ["-map", "0:v:0"]
+        args = [exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y"] + (["-copyts"] if keep_timestamps else [])
+        args += _rotation_args(info) + ["-noautorotate", "-f", "matroska", "-i", "pipe:0"]
         out_ext = ext if not to_stdout else "." + (container or settings.stream_format)
-        if audio_inputs:
-            args += ["-map", "1:a?", "-map_metadata", "1"]
-            args += audio_args(out_ext, info.audio_codecs)
-            if audio_fd is None:
-                subtitles, self.notes = subtitle_args(out_ext, info.subtitle_codecs)
-                args += subtitles
-        # our raw stream carries no language, which Matroska reads as English: keep the source's
-        args += ["-metadata:s:v:0", f"language={info.language or 'und'}"]
-        args += video_codec_args(ext, channels == 4, settings)
+        if audio_fd is not None:
+            args += ["-f", "nut", "-i", f"pipe:{audio_fd}", "-map", "0:v:0", "-map", "1:a?", "-map_metadata", "1"]
+            args += audio_args(out_ext, info.audio_codecs) + ["-metadata:s:v:0", f"language={info.language or 'und'}"]
+            self.notes: list[str] = []  # what the output could not keep, for the user
+        else:
+            inputs, maps, self.notes = source_streams_args(out_ext, info, audio_source)
+            args += inputs + ["-map", "0:v:0"] + maps
+        args += video_codec_args(codec_ext or ext, channels == 4, settings)
         # keep the source's colour tags; for RGB frames they also make ffmpeg convert back to
         # YUV with the source's own matrix, rather than BT.601 (a visible shift on HD video)
         args += [item for pair in info.colour.items() for item in pair]
-        args += ["-fps_mode", "passthrough"]
-        if info.time_base and ext in (".mp4", ".mov", ".m4v"):
-            args += ["-video_track_timescale", str(info.time_base.denominator)]
-        if ext in (".mp4", ".mov", ".m4v") and not to_stdout:
-            args += ["-movflags", "+faststart"]
+        # the encoder keeps our microsecond timestamps: with the frame duration declared (above)
+        # ffmpeg would otherwise time the encoder by the average frame rate, and a variable
+        # frame rate's timestamps would land on that grid (collisions moved a tick apart)
+        args += ["-fps_mode", "passthrough", "-enc_time_base:v", "demux"] + _container_args(ext, info, to_stdout)
         if to_stdout:
             fmt = STREAM_FORMATS.get(container or settings.stream_format, settings.stream_format)
             args += ["-f", fmt, "pipe:1"]
