@@ -10,14 +10,18 @@ WHITE = (255, 255, 255)
 
 
 class Command:
+    """One command (a subclass per file in this package, an instance in the registry); the
+    defaults here are those of an effect that outputs RGB pictures."""
+
     name: str = ""
     help: str = ""  # the command's help text, as a docstring would give it
     channels: int = 3  # the rendered frame: 1 a matte, 3 RGB, 4 RGBA
     planar: bool = False  # can composite a video's I420 planes without converting to RGB
     reuses_halvings: bool = False  # reuses a photo's Pyramid halvings after the matte is made
-    photo_format: str | None = None  # always this photo format; None: the source's own where writable
-    raw_extension: str = ".jpg"  # a camera RAW's output
-    video_extension: str | None = None  # always this container; None: the source's own where common
+    # default outputs when DEST does not name a format (folder mode, stdout):
+    photo_format: str | None = None  # a photo's (PIL name); None: the source's own where writable
+    raw_extension: str = ".jpg"  # a camera RAW's
+    video_extension: str | None = None  # a video's container; None: the source's own where common
     # peak bytes a pixel of one photo in a worker, the whole process (bench/photo_memory.py)
     photo_bytes_per_pixel: int = 19
 
