@@ -57,13 +57,16 @@ def test_ctrl_c_stops_cleanly_and_rerun_resumes(tmp_path, astronaut_rgb):
 def test_full_disk_leaves_no_partial_file(tmp_path, astronaut_png, monkeypatch):
     from portraitcli.media import photo
 
-    original = Path.write_bytes
+    original = photo.encode_photo
 
-    def half_then_enospc(self, data):
-        original(self, data[: len(data) // 2])
-        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+    def half_then_enospc(pixels, fmt, meta=None, quality=95, out=None):
+        # the disk fills halfway through the encoded photo's bytes
+        data = original(pixels, fmt, meta, quality)
+        out.write(data[: len(data) // 2])
+        out.flush()
+        raise OSError(errno.ENOSPC, "No space left on device", out.name)
 
-    monkeypatch.setattr(Path, "write_bytes", half_then_enospc)
+    monkeypatch.setattr(photo, "encode_photo", half_then_enospc)
     final = tmp_path / "out.png"
     pixels = photo.read_photo(astronaut_png).pixels
     with pytest.raises(OSError) as info:

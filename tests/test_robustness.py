@@ -601,6 +601,14 @@ def _tiff(entries: bytes, count: int, tail: bytes = b"\0\0\0\0") -> bytes:
     return b"II*\x00\x08\x00\x00\x00" + struct.pack("<H", count) + entries + tail
 
 
+def _corrupt_jpeg() -> bytes:
+    """A small JPEG cut in the middle of its scan, its end marker put back."""
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG")
+    data = buf.getvalue()
+    return data[: len(data) // 2] + b"\xff\xd9"
+
+
 def _webp_with_exif(exif: bytes) -> bytes:
     """A 6x6 WebP carrying exif as its EXIF chunk."""
     buf = io.BytesIO()
@@ -621,6 +629,7 @@ _ONE_PIXEL = b"".join(_ENTRY.pack(*e) for e in [(256, 4, 1, 1), (257, 4, 1, 1), 
          command="segment", ext=".png")
 @example(data=_tiff(_ONE_PIXEL + _ENTRY.pack(274, 2, 2, 1), 9), command="blur", ext=".jpg")  # orientation "\x01"
 @example(data=_webp_with_exif(b"LM\x00*\x00\x00\x00\x08"), command="segment", ext=".png")  # SyntaxError from getexif
+@example(data=_corrupt_jpeg(), command="blur", ext=".jpg")  # libjpeg writes "Corrupt JPEG data" to stderr
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=random_files, command=st.sampled_from(["segment", "blur", "cutout"]),
        ext=st.sampled_from([".png", ".jpg", ".tif", ".webp", ".bmp"]))

@@ -7,8 +7,12 @@ write_photo: format from the extension, metadata written back wherever the forma
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import struct
+import sys
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -183,14 +187,40 @@ def _plain_jpeg_pixels(img, data: bytes) -> np.ndarray | None:
         return None
     previous = cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
-        arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+        with _c_library_warnings() as warned:
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error:
         return None
     finally:
         cv2.utils.logging.setLogLevel(previous)
-    if arr is None or arr.shape[:2] != (img.size[1], img.size[0]):
-        return None
+    if arr is None or arr.shape[:2] != (img.size[1], img.size[0]) or warned:
+        return None  # libjpeg found the data corrupt: Pillow decides, and says so on one line
     return arr
+
+
+@contextlib.contextmanager
+def _c_library_warnings():
+    """Collect what a C library writes to stderr (libjpeg's "Corrupt JPEG data" ignores
+    OpenCV's log level) instead of letting it reach the user; yields a list that holds True if
+    anything was written. Only where this is the process's one thread: fd 2 is process-wide,
+    and another thread's messages must not be swallowed."""
+    warned: list[bool] = []
+    if threading.active_count() > 1:
+        yield warned
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield warned
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            if sink.tell() or os.fstat(sink.fileno()).st_size:
+                warned.append(True)
 
 
 def _to_srgb(img, icc: bytes | None):
