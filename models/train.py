@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,6 +167,13 @@ def quick_val_iou(model: PortraitUNet, pairs, size: int = 256) -> float:
     return float(np.mean(ious))
 
 
+def _leave_signals_to_the_trainer(_worker_id: int) -> None:
+    """Data workers ignore Ctrl-C and SIGTERM (a terminal or `pkill` sends them to every
+    process): the trainer finishes its step, saves, and shuts the workers down itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="main", help="run name under models/runs/ (resumed if it exists)")
@@ -221,6 +229,10 @@ def main(argv=None):
                     "ema": ema, "seconds": trained_seconds}, tmp)
         os.replace(tmp, ckpt_path)
 
+    stop = []  # SIGTERM or Ctrl-C: finish the step, save, and exit; re-running resumes there
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.append(True))
+
     for phase_i in range(phase_index, len(RECIPE.phases)):
         phase = RECIPE.phases[phase_i]
         steps = max(1, int(phase.steps * args.scale))
@@ -231,7 +243,7 @@ def main(argv=None):
         maker = SampleMaker(corpus, phase.size, phase.mix, seed=args.seed * 100 + phase_i)
         loader = DataLoader(Samples(maker, step * phase.batch, (steps - step) * phase.batch),
                             batch_size=phase.batch, num_workers=args.workers, shuffle=False, drop_last=True,
-                            prefetch_factor=4 if args.workers else None)
+                            prefetch_factor=4 if args.workers else None, worker_init_fn=_leave_signals_to_the_trainer)
         log(f"phase {phase.name}: {phase.size}px batch {phase.batch} steps {step}->{steps} lr {phase.peak_lr}")
         model.train()
         last_save = last_log = time.time()
@@ -251,6 +263,12 @@ def main(argv=None):
             if now - last_save > args.checkpoint_every:
                 save(phase_i, step)
                 last_save = now
+            if stop:
+                trained_seconds += time.time() - last_log
+                save(phase_i, step)
+                log(f"stopped at phase {phase.name} step {step}/{steps} ({trained_seconds / 3600:.2f} h trained); "
+                    f"the same command resumes here")
+                return
         save(phase_i + 1, 0) if phase_i + 1 < len(RECIPE.phases) else save(phase_i, step)
         torch.save(model.state_dict(), run_dir / f"{phase.name}.pt")
         torch.save(ema, run_dir / f"{phase.name}_ema.pt")
