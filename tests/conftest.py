@@ -51,6 +51,17 @@ def run_portraitcli(*args: str, input: bytes | None = None, cwd=None, timeout=30
                           cwd=cwd, timeout=timeout, env=env)
 
 
+def photo_folder(folder: Path, rgb: np.ndarray, side: int, count: int) -> Path:
+    """count PNG copies of the photo, side x side, named 00.png, 01.png ... in a new folder."""
+    from PIL import Image
+
+    folder.mkdir()
+    img = Image.fromarray(rgb).resize((side, side))
+    for i in range(count):
+        img.save(folder / f"{i:02d}.png")
+    return folder
+
+
 def stream_packets(path: Path, stream: str) -> list[str]:
     """framecrc lines (pts, duration, size, checksum) of one stream, for bit-exact comparisons."""
     out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-i", str(path), "-map", stream, "-c", "copy",

@@ -5,7 +5,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from tests.conftest import make_person_clip, run_portraitcli
+from tests.conftest import make_person_clip, photo_folder, run_portraitcli
 
 
 def _tree(folder: Path) -> dict[str, str]:
@@ -132,13 +132,7 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, astronaut_rgb):
         assert b"interrupted" in err and b"Traceback" not in err
         assert [p.name for p in out.iterdir()] == [], f"{sig.name} left {list(out.iterdir())}"
     # the same for a photo batch in worker processes, the signal sent to the whole group (systemd)
-    src = tmp_path / "photos"
-    src.mkdir()
-    from PIL import Image
-
-    img = Image.fromarray(astronaut_rgb).resize((1024, 1024))
-    for i in range(30):
-        img.save(src / f"{i:02d}.png")
+    src = photo_folder(tmp_path / "photos", astronaut_rgb, 1024, 30)
     out = tmp_path / "batch"
     proc = _start("cutout", "--jobs", "2", src, out)
     import time

@@ -7,7 +7,7 @@ from PIL import Image
 
 from portraitcli import jobs
 from portraitcli.options import RenderOptions, Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, photo_folder
 
 
 def test_folder_listing_is_lazy(tmp_path, monkeypatch, astronaut_rgb):
@@ -76,11 +76,7 @@ def test_default_jobs_stay_within_the_memory_big_photos_need(tmp_path, astronaut
     a time once the planned photos' headers show one that big; an explicit --jobs is obeyed."""
     from tests.test_robustness import png_with_size
 
-    src = tmp_path / "in"
-    src.mkdir()
-    img = Image.fromarray(astronaut_rgb).resize((48, 48))
-    for i in range(8):
-        img.save(src / f"{i:02d}.png")
+    src = photo_folder(tmp_path / "in", astronaut_rgb, 48, 8)
     big = tmp_path / "camera.png"
     big.write_bytes(png_with_size(8000, 7500))  # the header of a 60 MP photo (its data is cut short)
     monkeypatch.setattr(jobs.os, "cpu_count", lambda: 4)
