@@ -60,10 +60,10 @@ FINETUNE_MIX = {
     "street_scene": 0.06, "cutout": 0.06, "negative": 0.06,
 }
 
-# Sized for about 4 hours on 2 cores (128 px: ~55 img/s, 256 px: ~17 img/s with one data worker)
+# Sized for about 4 hours on 2 cores (128 px: ~55 img/s, 256 px: ~20 img/s with one data worker)
 RECIPE = Recipe(phases=(
     Phase("pretrain", 128, 32, 9000, 3e-3, PRETRAIN_MIX),
-    Phase("finetune", 256, 8, 16000, 1e-3, FINETUNE_MIX),
+    Phase("finetune", 256, 8, 12000, 1e-3, FINETUNE_MIX),
 ))
 
 
