@@ -1,7 +1,7 @@
 """CPU-only against CUDA on one machine, in one run: the network's ms per batch, 12 MP `blur`
 photos/s, and 1080p and 4K `blur` fps against a plain ffmpeg transcode there.
 
-    python bench/gpu.py                    # on a GPU machine (onnxruntime-gpu installed; README: GPU)
+    python bench/gpu.py                    # on a GPU machine (onnxruntime-gpu installed; docs/gpu.md)
     python bench/gpu.py --quick            # tiny sizes: a smoke test (runs on a CPU-only machine too)
 
 1. Model: the bundled network on random-free inputs (the astronaut at 256x256), batches of

@@ -1,4 +1,4 @@
-"""The README's edge-controls picture, made by portraitcli itself from examples/astronaut.jpg:
+"""The edge-controls picture in docs/guide.md, made by portraitcli itself from examples/astronaut.jpg:
 the matte around the helmet as it comes, then with each edge control.
 
     python examples/make_edges.py [OUT.jpg]   # default: examples/edges.jpg

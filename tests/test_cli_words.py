@@ -268,17 +268,40 @@ def test_every_option_says_what_it_does():
     assert "0-1" in blur["strength"] and "VP9" in blur["preset"] and "ProRes" in blur["preset"]
 
 
-def test_readme_recipes_say_when_they_need_a_system_ffmpeg():
+def user_docs():
     from tests.conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text()
-    assert "ffplay" not in readme
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_readme_recipes_say_when_they_need_a_system_ffmpeg():
     from portraitcli.cli import cli
 
     assert "ffplay" not in (cli.help or "")
-    blocks = readme.split("```")[1::2]
-    for block in blocks:
-        if any(line.lstrip().startswith("ffmpeg ") or "| ffmpeg " in line for line in block.splitlines()):
-            # the paragraph before the block names the need
-            before = readme[:readme.index(block)].removesuffix("```").rstrip().rsplit("\n\n", 1)[-1]
-            assert "system ffmpeg" in before, block
+    for page in user_docs():
+        text = page.read_text()
+        assert "ffplay" not in text, page
+        blocks = text.split("```")[1::2]
+        for block in blocks:
+            if any(line.lstrip().startswith("ffmpeg ") or "| ffmpeg " in line for line in block.splitlines()):
+                # the paragraph before the block names the need
+                before = text[:text.index(block)].removesuffix("```").rstrip().rsplit("\n\n", 1)[-1]
+                assert "system ffmpeg" in before, (page, block)
+
+
+def test_readme_and_docs_links_lead_to_files_that_exist():
+    import re
+
+    pages = user_docs()
+    assert len(pages) > 1  # the README links to pages under docs/
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if "://" in target:
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), (page.name, target)
+            if anchor and linked.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), flags=re.M)
+                slugs = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in headings}
+                assert anchor in slugs, (page.name, target)
