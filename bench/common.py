@@ -92,7 +92,7 @@ def machine_info() -> dict[str, str]:
     import PIL
 
     import portraitcli
-    from portraitcli.model import BUNDLED_MODEL
+    from portraitcli.matting.model import BUNDLED_MODEL
 
     cores = os.cpu_count() or 1
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores

@@ -21,7 +21,7 @@ import numpy as np
 def small_subject_photo(width: int, height: int, share: float) -> np.ndarray:
     from skimage import data
 
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     person = data.astronaut()
     alpha = Segmenter(subjects="all").matte(person)[:, :, None]
@@ -35,7 +35,7 @@ def small_subject_photo(width: int, height: int, share: float) -> np.ndarray:
 
 
 def main() -> None:
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--width", type=int, default=4000)

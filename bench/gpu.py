@@ -38,7 +38,7 @@ def cuda_status() -> tuple[bool, str]:
     import onnxruntime
 
     from portraitcli.errors import ModelError
-    from portraitcli.model import PortraitModel, onnxruntime_builds
+    from portraitcli.matting.model import PortraitModel, onnxruntime_builds
 
     builds = onnxruntime_builds()
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
@@ -56,7 +56,7 @@ def cuda_status() -> tuple[bool, str]:
 def measure_model(devices: list[str], batches: list[int], runs: int) -> None:
     import numpy as np
 
-    from portraitcli.model import PortraitModel
+    from portraitcli.matting.model import PortraitModel
 
     small = common.astronaut()[::2, ::2]
     rows = []

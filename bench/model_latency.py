@@ -46,7 +46,7 @@ class MediaPipeRunner:
 
 
 def main() -> None:
-    from portraitcli.model import BUNDLED_MODEL
+    from portraitcli.matting.model import BUNDLED_MODEL
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", default=[str(BUNDLED_MODEL)])

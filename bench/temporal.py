@@ -149,7 +149,7 @@ def iou(pred: np.ndarray, truth: np.ndarray) -> float:
 
 
 def evaluate_clip(clip: Clip, model, strengths: list[float], scores: dict[float, Scores]) -> None:
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     # one segmenter per strength, all sharing one model session
     segmenters = {s: Segmenter(model, smooth=s) for s in strengths}
@@ -215,7 +215,7 @@ def main() -> None:
         "clips": n_clips, "frames": n_frames, "seeds": seeds, "strengths": strengths, "noise": args.noise,
         "jpeg": args.jpeg, "scale": scale, "motion blur": not args.no_motion_blur, "data": args.data,
         "model": args.model or "bundled"})
-    from portraitcli.model import PortraitModel
+    from portraitcli.matting.model import PortraitModel
 
     model = PortraitModel(args.model)
     per_seed: list[dict[float, Scores]] = []

@@ -151,8 +151,8 @@ def measure_live(clip: Path, seconds: float, loop_frames: int) -> None:
     from portraitcli.media.devices import camera_frame
     from portraitcli.options import RenderOptions
     from portraitcli.pipeline import run_video
-    from portraitcli.render import Renderer
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.compositing.render import Renderer
+    from portraitcli.matting.segmenter import Segmenter
 
     # the frames as `portraitcli blur /dev/video0` gets them from the capture device (I420)
     frames = [camera_frame(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), planar=True)

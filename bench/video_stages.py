@@ -37,9 +37,9 @@ STAGES = ("model stage (shrink, network, smoothing at 256)", "edge refinement to
 def wrap_stages(totals: dict) -> None:
     """Wrap the pipeline's stage functions so each adds its thread CPU time to totals."""
     import portraitcli.media.video as video
-    import portraitcli.render as render
-    import portraitcli.segmenter as segmenter
-    import portraitcli.temporal as temporal
+    import portraitcli.compositing.render as render
+    import portraitcli.matting.segmenter as segmenter
+    import portraitcli.matting.temporal as temporal
 
     lock = threading.Lock()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from portraitcli.effects import contact_tile
+from portraitcli.compositing.effects import contact_tile
 
 HERE = Path(__file__).resolve().parent
 STEPS = [

@@ -254,8 +254,8 @@ def contenders(model: str | None = None, peer: str | None = None, subjects: str 
                mirror: bool = True, focus: bool = True) -> list[Contender]:
     """Ours exactly as `portraitcli segment` runs it (Segmenter.matte), and the peer's
     probability through the same steps (segmenter.photo_alpha)."""
-    from portraitcli.segmenter import Segmenter, photo_alpha
-    from portraitcli.subjects import SubjectFilter
+    from portraitcli.matting.segmenter import Segmenter, photo_alpha
+    from portraitcli.matting.subjects import SubjectFilter
 
     ours = Segmenter(model, device="cpu", threads=1, refine=refine, subjects=subjects, mirror_photos=mirror,
                      focus_photos=focus)

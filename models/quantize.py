@@ -12,7 +12,7 @@ and portraitcli refuses an int8 file made from another fp32 model (`--precision 
 to run this command again). Rerun it whenever portrait256.onnx changes.
 
 Weights are int8 per output channel (symmetric), activations uint8 per tensor, calibrated by
-MinMax on the network's exact input (the same preprocessing as the CLI: portraitcli.model).
+MinMax on the network's exact input (the same preprocessing as the CLI: portraitcli.matting.model).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from models.data import DATA
-from portraitcli.model import BUNDLED_INT8, BUNDLED_MODEL, INT8_SOURCE_KEY, sha256_of
+from portraitcli.matting.model import BUNDLED_INT8, BUNDLED_MODEL, INT8_SOURCE_KEY, sha256_of
 
 # labelled sets with a validation list: the calibration photos come from the rest of each
 CALIBRATION_SETS = ("ccp", "picsart", "pennfudan", "viton")
@@ -77,7 +77,7 @@ class PhotoReader:
     def __init__(self, paths: list[Path], fp32_path: Path):
         import cv2
 
-        from portraitcli.model import PortraitModel
+        from portraitcli.matting.model import PortraitModel
 
         model = PortraitModel(fp32_path, device="cpu", threads=1)
         self.input_name = model.input_name

@@ -18,12 +18,12 @@ __all__ = ["Segmenter", "PortraitModel", "effects", "__version__"]
 
 def __getattr__(name):
     if name == "Segmenter":
-        from portraitcli.segmenter import Segmenter
+        from portraitcli.matting.segmenter import Segmenter
         return Segmenter
     if name == "PortraitModel":
-        from portraitcli.model import PortraitModel
+        from portraitcli.matting.model import PortraitModel
         return PortraitModel
     if name == "effects":
         import importlib
-        return importlib.import_module("portraitcli.effects")
+        return importlib.import_module("portraitcli.compositing.effects")
     raise AttributeError(name)

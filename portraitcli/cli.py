@@ -1,4 +1,4 @@
-"""The `portraitcli` command line (Click only; the work happens in jobs/process/pipeline).
+"""The `portraitcli` command line (Click only; the work happens in batch/, matting/ and compositing/).
 
 Heavy modules (numpy, OpenCV, onnxruntime) are imported inside the commands, never at the
 top, so `portraitcli --help` stays instant.
@@ -221,7 +221,7 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
                            params={k: v for k, v in render_extra.items() if k not in fields},
                            **{k: v for k, v in render_extra.items() if k in fields})
     try:
-        from portraitcli.crop import parse_aspect
+        from portraitcli.compositing.crop import parse_aspect
 
         aspect = parse_aspect(kw["aspect"]) if kw["aspect"] else None
     except ValueError as exc:
@@ -240,7 +240,7 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
         # a hot folder's files come one at a time: a cluster's start-up for each would cost more
         raise click.UsageError("--watch runs on this machine; use --ray for a batch")
     if settings.ray:
-        from portraitcli.cluster import RayUnavailable, require_ray
+        from portraitcli.batch.cluster import RayUnavailable, require_ray
 
         try:
             require_ray()
@@ -250,8 +250,10 @@ def run_command(command: str, paths: tuple[str, ...], render_extra: dict, **kw) 
 
 
 def execute(settings, sources: list[str], dest: str, kw) -> None:
-    from portraitcli import jobs
-    from portraitcli.errors import PortraitError
+    from portraitcli.batch import plan as planning
+    from portraitcli.batch.batch import EXIT_FAILED, Batch
+    from portraitcli.batch.watch import watch
+    from portraitcli.errors import PortraitError, UsageError
 
     if settings.model or settings.precision != "fp32" or settings.device not in ("auto", "cpu"):
         _check_model(settings)
@@ -259,14 +261,14 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
         _check_codec(settings.codec)
     _check_render_options(settings)
     progress = not kw["quiet"] and sys.stderr.isatty() and dest != "-" and not kw.get("watch")
-    batch = jobs.Batch(settings, progress=progress, report_path=kw["report"])
+    batch = Batch(settings, progress=progress, report_path=kw["report"])
     ignored: dict[str, int] = {}
     try:
         if kw.get("watch"):
-            code = jobs.watch(sources, dest, settings, batch, echo=(lambda message: None) if kw["quiet"] else None)
+            code = watch(sources, dest, settings, batch, echo=(lambda message: None) if kw["quiet"] else None)
         else:
-            code = batch.run(jobs.plan(sources, dest, settings, ignored))
-    except jobs.UsageError as exc:
+            code = batch.run(planning.plan(sources, dest, settings, ignored))
+    except UsageError as exc:
         raise click.UsageError(str(exc)) from None
     except PortraitError as exc:
         raise click.ClickException(str(exc)) from None
@@ -274,22 +276,22 @@ def execute(settings, sources: list[str], dest: str, kw) -> None:
         planned = sorted((r.output, r.input) for r in batch.results if r.reason == "dry run")
         click.echo("".join(f"{source} -> {output}\n" for output, source in planned), nl=False)
     if not batch.results and not batch.interrupted and not kw.get("watch"):
-        what = f"only {jobs.ignored_note(ignored)} it does not read" if ignored else "no files"
+        what = f"only {planning.ignored_note(ignored)} it does not read" if ignored else "no files"
         click.echo(f"portraitcli: {', '.join(sources)}: nothing to process ({what}; photos: "
-                   f"{' '.join(sorted(jobs.PHOTO_EXTENSIONS))}; videos: .mp4 .mov .mkv .webm ...)", err=True)
-        sys.exit(jobs.EXIT_FAILED)
+                   f"{' '.join(sorted(planning.PHOTO_EXTENSIONS))}; videos: .mp4 .mov .mkv .webm ...)", err=True)
+        sys.exit(EXIT_FAILED)
     if ignored and not kw["quiet"]:
-        click.echo(f"portraitcli: note: ignored {jobs.ignored_note(ignored)}: not photos or videos portraitcli reads",
+        click.echo(f"portraitcli: note: ignored {planning.ignored_note(ignored)}: not photos or videos portraitcli reads",
                    err=True)
     skipped = batch.skipped_note()
     if skipped and not kw["quiet"]:
         click.echo(f"portraitcli: note: {skipped}", err=True)
     if kw.get("sheet") and not settings.dry_run:
-        from portraitcli.sheet import make_sheet
+        from portraitcli.compositing.sheet import make_sheet
 
         photos = [(r.input, r.output) for r in batch.results
-                  if r.status in ("done", "skipped") and r.output and jobs.kind_of(Path(r.input)) == "photo"]
-        rows = make_sheet(sorted(photos, key=jobs.input_order(sources)), Path(kw["sheet"]), settings.render.command)
+                  if r.status in ("done", "skipped") and r.output and planning.kind_of(Path(r.input)) == "photo"]
+        rows = make_sheet(sorted(photos, key=planning.input_order(sources)), Path(kw["sheet"]), settings.render.command)
         if not kw["quiet"]:
             click.echo(f"contact sheet: {kw['sheet']} ({rows} photos)", err=True)
     counts = batch.counts()
@@ -302,7 +304,7 @@ def _check_model(settings) -> None:
     """Fail fast, before any file is touched, when --model is not a usable ONNX model, the int8
     variant is missing or stale, or a named --device cannot run it."""
     from portraitcli.errors import ModelError
-    from portraitcli.model import PortraitModel
+    from portraitcli.matting.model import PortraitModel
 
     try:
         PortraitModel(settings.model, device=settings.device, threads=1, precision=settings.precision)
@@ -328,7 +330,7 @@ def _check_codec(codec: str) -> None:
 def _check_render_options(settings) -> None:
     """A missing --background file or a bad colour is a usage error, found before any work."""
     from portraitcli.errors import PortraitError
-    from portraitcli.render import Renderer
+    from portraitcli.compositing.render import Renderer
 
     try:
         Renderer(settings.render).close()

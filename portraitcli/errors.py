@@ -16,3 +16,7 @@ class ModelError(PortraitError):
 
 class ExternalToolError(PortraitError):
     """ffmpeg (or another child process) failed; carries its last error lines."""
+
+
+class UsageError(PortraitError):
+    """A command line that cannot work as given (exit 2)."""

@@ -7,7 +7,7 @@ from portraitcli.errors import InputError
 
 
 def describe(path: Path, dest_ext: str | None = None) -> dict:
-    from portraitcli.jobs import kind_of
+    from portraitcli.batch.plan import kind_of
 
     kind = kind_of(path)
     if kind == "video":
@@ -103,7 +103,7 @@ def describe_runtime() -> dict:
     """Which onnxruntime build is installed, what it can run on, and the bundled models."""
     import onnxruntime
 
-    from portraitcli.model import BUNDLED_INT8, BUNDLED_MODEL, ONE_BUILD_FIX, onnxruntime_builds
+    from portraitcli.matting.model import BUNDLED_INT8, BUNDLED_MODEL, ONE_BUILD_FIX, onnxruntime_builds
 
     builds = onnxruntime_builds()
     providers = onnxruntime.get_available_providers()
@@ -159,7 +159,7 @@ def format_text(d: dict) -> str:
 def files_in(paths: list[Path]) -> list[Path]:
     """The files info describes: each file named, and the photos and videos under each folder
     (by path, IMG_2 before IMG_10)."""
-    from portraitcli.jobs import kind_of, media_under, natural_key
+    from portraitcli.batch.plan import kind_of, media_under, natural_key
 
     files = []
     for path in paths:

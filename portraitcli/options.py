@@ -28,7 +28,7 @@ class RenderOptions:
 
     @property
     def edges(self):
-        from portraitcli.edges import EdgeControls
+        from portraitcli.compositing.edges import EdgeControls
 
         return EdgeControls(self.feather, self.shift, self.threshold)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import cv2
 
 from portraitcli.allocator import keep_freed_memory
-from portraitcli.segmenter import Segmenter
+from portraitcli.matting.segmenter import Segmenter
 
 _END = object()
 

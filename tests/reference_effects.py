@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from portraitcli.effects import composite, from_float, to_float
+from portraitcli.compositing.effects import composite, from_float, to_float
 
 
 def _normalised_box(values, weight, radius):
@@ -78,7 +78,7 @@ def blur_factor(sigma, bokeh):
 
 def refine(prob, frame, fit):
     """matte.refine before: a and b upsampled to full resolution everywhere."""
-    from portraitcli.matte import coefficients, full_frame_alpha
+    from portraitcli.matting.refine import coefficients, full_frame_alpha
 
     a, b, luma_source = coefficients(prob, frame, fit)
     return full_frame_alpha(a, b, luma_source, frame.shape[1], frame.shape[0])

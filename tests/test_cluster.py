@@ -231,13 +231,14 @@ def test_workers_that_cannot_start_stop_the_run_with_the_reason(cluster, tmp_pat
     # renderer, so no actor gets through its start
     src = photo_folder(tmp_path / "src", astronaut_rgb, 3, 64)
     code = ("import sys\n"
-            "from portraitcli import jobs\n"
+            "from portraitcli.batch import plan as planning\n"
+            "from portraitcli.batch.batch import Batch\n"
             "from portraitcli.errors import PortraitError\n"
             "from portraitcli.options import RenderOptions, Settings\n"
             f"settings = Settings(render=RenderOptions('replace-bg'), ray={cluster.address!r})\n"
-            "batch = jobs.Batch(settings, progress=False)\n"
+            "batch = Batch(settings, progress=False)\n"
             "try:\n"
-            f"    batch.run(jobs.plan([{str(src)!r}], {str(tmp_path / 'out')!r}, settings))\n"
+            f"    batch.run(planning.plan([{str(src)!r}], {str(tmp_path / 'out')!r}, settings))\n"
             "except PortraitError as exc:\n"
             "    print('stopped:', exc)\n"
             "    sys.exit(3)\n")

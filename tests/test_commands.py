@@ -24,7 +24,7 @@ class InvertBackground(Command):
                              help="How far to invert the background, 0-1.")]
 
     def composite(self, renderer, frame, alpha, index, rotation):
-        from portraitcli.frames import colour_pyramid
+        from portraitcli.media.frames import colour_pyramid
 
         image = colour_pyramid(rgb_of(frame)).image.astype(np.float32)
         amount = renderer.options.params["amount"]

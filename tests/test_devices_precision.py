@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portraitcli import model as model_module
+from portraitcli.matting import model as model_module
 from portraitcli.errors import ModelError
 
 from .conftest import run_portraitcli
@@ -108,7 +108,8 @@ def test_photo_batch_path_matches_one_by_one(tmp_path, astronaut_rgb):
     photo by photo; a corrupt file fails alone and the rest are done."""
     from skimage import data
 
-    from portraitcli.jobs import Task, Worker
+    from portraitcli.batch.plan import Task
+    from portraitcli.batch.worker import Worker
     from portraitcli.options import RenderOptions, Settings
 
     src = tmp_path / "in"

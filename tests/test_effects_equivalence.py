@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from portraitcli import Segmenter, effects
-from portraitcli.frames import Pyramid
+from portraitcli.media.frames import Pyramid
 
 from . import reference_effects as reference
 
@@ -98,7 +98,7 @@ def test_video_blur_1080p_matches_previous_code(astronaut_rgb, segmenter, monkey
     2 levels, none more than 12; bokeh is unchanged."""
     from skimage import data
 
-    from portraitcli.frames import I420
+    from portraitcli.media.frames import I420
 
     width, height = 1920, 1080
     frame = cv2.resize(data.coffee(), (width, height), interpolation=cv2.INTER_LINEAR)
@@ -124,7 +124,7 @@ def test_band_limited_refinement_matches_full_frame(photo_12mp, segmenter):
     """The 12 MP refinement computed on the edge band only gives the full-frame upsampling's
     alpha (tolerance 1e-6; in practice identical), on an 8-bit RGB photo and a 16-bit grey one
     of an odd size."""
-    from portraitcli import matte
+    from portraitcli.matting import refine as matte
 
     rgb, _ = photo_12mp
     pixels = Pyramid(rgb)

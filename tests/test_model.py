@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from portraitcli.errors import ModelError
-from portraitcli.model import BUNDLED_MODEL, PortraitModel, verify_bundled
+from portraitcli.matting.model import BUNDLED_MODEL, PortraitModel, verify_bundled
 
 ALLOWED_OPS = {"Conv", "ConvTranspose", "Relu", "Sigmoid", "Add"}
 
@@ -44,7 +44,7 @@ def test_dynamic_batch_matches_single():
 def test_mirror_averaged_photo_probability_is_mirror_symmetric(astronaut_rgb):
     """A photo's map averages the network's output with its mirror image's: mirroring the photo
     mirrors the map exactly, which one inference alone does not do."""
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     seg = Segmenter(device="cpu", threads=1, subjects="all")
     mirrored = np.ascontiguousarray(astronaut_rgb[:, ::-1])

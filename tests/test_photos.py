@@ -273,7 +273,7 @@ def test_help_imports_nothing_heavy():
 def test_refinement_follows_photo_edges(refine):
     """A sharp vertical edge in the photo with a blurry low-resolution prediction: the refined
     matte's transition is much narrower than plain upsampling's."""
-    from portraitcli.matte import full_resolution
+    from portraitcli.matting.refine import full_resolution
 
     rgb = np.zeros((1024, 1024, 3), np.uint8)
     rgb[:, 512:] = 220
@@ -298,8 +298,8 @@ def test_refinement_follows_colour_edges_of_equal_brightness():
     guide sees a flat frame here and leaves the model's blur as it is)."""
     import cv2
 
-    from portraitcli.frames import I420
-    from portraitcli.matte import PHOTO_FIT, VIDEO_FIT, full_resolution
+    from portraitcli.media.frames import I420
+    from portraitcli.matting.refine import PHOTO_FIT, VIDEO_FIT, full_resolution
 
     rgb = np.empty((720, 1280, 3), np.uint8)
     rgb[:, :640] = (100, 131, 200)  # luma 129.6
@@ -324,7 +324,7 @@ def test_photo_refinement_snaps_to_faint_edges():
     eps 1e-3 only a third of it came within 4 pixels, over a 44-pixel ramp)."""
     import cv2
 
-    from portraitcli.matte import full_resolution
+    from portraitcli.matting.refine import full_resolution
 
     rgb = np.full((960, 1280, 3), 120, np.uint8)
     rgb[:, 640:] = 128
@@ -339,7 +339,7 @@ def test_photo_refinement_snaps_to_faint_edges():
 def test_clear_background_is_exactly_transparent(astronaut_rgb):
     """Alpha within one 8-bit level of 0 is snapped to 0: a cutout's plain background is
     exactly transparent, not a haze of 1/255 values, and the person's threshold is unchanged."""
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     canvas = np.full((512, 1024, 3), (90, 120, 150), np.uint8)
     canvas[:, :512] = astronaut_rgb
@@ -378,7 +378,7 @@ def test_composite_matches_the_formula_and_copies_clear_background_exactly(astro
 
 
 def test_shrink_is_an_area_average_at_any_size():
-    from portraitcli.frames import shrink
+    from portraitcli.media.frames import shrink
 
     rng = np.random.default_rng(3)
     for h, w, at_least in ((3000, 4000, 11), (721, 1283, 2.8), (257, 300, 1)):
@@ -398,8 +398,9 @@ def test_blur_halves_a_large_photo_once_and_matches_the_api(astronaut_rgb, tmp_p
     calls give."""
     import cv2
 
-    from portraitcli import effects, frames
-    from portraitcli.segmenter import Segmenter
+    from portraitcli import effects
+    from portraitcli.media import frames
+    from portraitcli.matting.segmenter import Segmenter
 
     big = cv2.resize(astronaut_rgb, (2048, 2048), interpolation=cv2.INTER_CUBIC)
     src, out = tmp_path / "big.png", tmp_path / "blurred.png"

@@ -9,7 +9,7 @@ import numpy as np
 
 from portraitcli.media.atomic import TEMP_MARK
 from portraitcli.media.video import VideoReader, ffmpeg_exe, probe
-from portraitcli.pieces import plan_pieces
+from portraitcli.batch.pieces import plan_pieces
 from tests.conftest import frame_pts, make_person_clip, run_portraitcli, stream_packets
 
 

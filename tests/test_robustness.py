@@ -571,7 +571,7 @@ random_files = st.one_of(
 
 @pytest.fixture(scope="module")
 def workers():
-    from portraitcli.jobs import Worker
+    from portraitcli.batch.worker import Worker
     from portraitcli.options import RenderOptions, Settings
 
     made = {c: Worker(Settings(render=RenderOptions(command=c), max_pixels=FUZZ_MAX_PIXELS), threads=1)
@@ -657,8 +657,8 @@ class Written(type(Path())):
 def read_and_process(worker, dest: Path, data: bytes) -> Written | None:
     """The photo path of a task: the written output (with the shape it must have), or None
     when the input was refused with InputError."""
-    from portraitcli import process
-    from portraitcli.jobs import Task
+    from portraitcli.batch import task as process
+    from portraitcli.batch.plan import Task
     from portraitcli.media.photo import read_photo
 
     try:

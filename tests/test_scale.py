@@ -5,7 +5,8 @@ import os
 
 from PIL import Image
 
-from portraitcli import jobs
+from portraitcli.batch import batch as batching
+from portraitcli.batch import plan as planning
 from portraitcli.options import RenderOptions, Settings
 from tests.conftest import ROOT, photo_folder
 
@@ -34,10 +35,10 @@ def test_folder_listing_is_lazy(tmp_path, monkeypatch, astronaut_rgb):
         def __exit__(self, *exc):
             self.inner.close()
 
-    monkeypatch.setattr(jobs.os, "scandir", CountingScandir)
-    planned = jobs.plan([str(tmp_path / "in")], str(tmp_path / "out"), Settings(RenderOptions("segment")))
+    monkeypatch.setattr(planning.os, "scandir", CountingScandir)
+    planned = planning.plan([str(tmp_path / "in")], str(tmp_path / "out"), Settings(RenderOptions("segment")))
     first = next(planned)
-    assert isinstance(first, jobs.Task)
+    assert isinstance(first, planning.Task)
     assert len(consumed) == 1
     assert len(list(planned)) == 49 and len(consumed) == 50
 
@@ -57,7 +58,7 @@ def test_batch_pool_keeps_a_bounded_number_of_tasks_in_flight(tmp_path, astronau
             yield item
 
     settings = Settings(RenderOptions("segment"), jobs=2)
-    batch = jobs.Batch(settings, progress=False)
+    batch = batching.Batch(settings, progress=False)
     seen_in_flight = []
     original = batch._record
 
@@ -66,7 +67,7 @@ def test_batch_pool_keeps_a_bounded_number_of_tasks_in_flight(tmp_path, astronau
         original(result, bar)
 
     monkeypatch.setattr(batch, "_record", record)
-    code = batch.run(tracking(jobs.plan([str(src)], str(tmp_path / "out"), settings)))
+    code = batch.run(tracking(planning.plan([str(src)], str(tmp_path / "out"), settings)))
     assert code == 0 and batch.counts()["done"] == 12
     assert max(seen_in_flight) <= 2 * 2 + 1
 
@@ -79,12 +80,12 @@ def test_default_jobs_stay_within_the_memory_big_photos_need(tmp_path, astronaut
     src = photo_folder(tmp_path / "in", astronaut_rgb, 48, 8)
     big = tmp_path / "camera.png"
     big.write_bytes(png_with_size(8000, 7500))  # the header of a 60 MP photo (its data is cut short)
-    monkeypatch.setattr(jobs.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(batching.os, "cpu_count", lambda: 4)
 
     def run(available: int, explicit_jobs: int = 0):
-        monkeypatch.setattr(jobs, "available_memory", lambda: available)
+        monkeypatch.setattr(batching, "available_memory", lambda: available)
         settings = Settings(RenderOptions("segment"), jobs=explicit_jobs)
-        batch = jobs.Batch(settings, progress=False)
+        batch = batching.Batch(settings, progress=False)
         pulled, in_flight = [], []
         original = batch._record
 
@@ -99,7 +100,7 @@ def test_default_jobs_stay_within_the_memory_big_photos_need(tmp_path, astronaut
 
         monkeypatch.setattr(batch, "_record", record)
         out = tmp_path / f"out_{available}_{explicit_jobs}"
-        code = batch.run(tracking(jobs.plan([str(big), str(src)], str(out), settings)))
+        code = batch.run(tracking(planning.plan([str(big), str(src)], str(out), settings)))
         assert code == 1 and batch.counts() == {"done": 8, "skipped": 0, "failed": 1}
         return batch.photo_jobs, max(in_flight)
 

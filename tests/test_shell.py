@@ -72,7 +72,7 @@ def test_info_photo_and_video(tmp_path, astronaut_rgb, person_clip):
 def test_contact_sheet(tmp_path, astronaut_rgb):
     from skimage import data
 
-    from portraitcli.sheet import LABEL_HEIGHT, ROW_GAP, label
+    from portraitcli.compositing.sheet import LABEL_HEIGHT, ROW_GAP, label
 
     src = tmp_path / "in"
     src.mkdir()

@@ -13,7 +13,7 @@ HEIGHT, WIDTH = 640, 1280
 @pytest.fixture(scope="module")
 def person(astronaut_rgb):
     """The astronaut as a cutout (colour, alpha), cut by the model itself."""
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     return astronaut_rgb, Segmenter(subjects="all").matte(astronaut_rgb)
 
@@ -43,7 +43,7 @@ def scene(person, street, scales, left=20):
 
 
 def test_bystander_fades_and_main_person_stays(person, street):
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     img, (main, bystander) = scene(person, street, (1.0, 0.4))
     everyone = Segmenter(subjects="all").matte(img)
@@ -54,7 +54,7 @@ def test_bystander_fades_and_main_person_stays(person, street):
 
 
 def test_people_of_similar_size_are_all_kept(person, street):
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     img, boxes = scene(person, street, (1.0, 0.9))
     everyone = Segmenter(subjects="all").matte(img)
@@ -67,7 +67,7 @@ def test_people_of_similar_size_are_all_kept(person, street):
 def test_video_keeps_a_subject_that_shrinks_back(person, street):
     """A person who was a main subject stays one when they step back (no blinking out),
     where a photo of the last frame alone would drop them."""
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     frames = [scene(person, street, (1.0, s)) for s in (0.9, 0.8, 0.7, 0.6, 0.5, 0.4)]
     video, everyone = Segmenter(), Segmenter(subjects="all")
@@ -97,7 +97,7 @@ def test_cli_subjects_option(tmp_path, person, street):
 
 
 def test_subject_box_frames_the_people_no_more_elongated_than_the_photo():
-    from portraitcli.subjects import subject_box
+    from portraitcli.matting.subjects import subject_box
 
     prob = np.zeros((256, 256), np.float32)
     assert subject_box(prob, 640, 1280) is None  # nobody
@@ -118,7 +118,7 @@ def test_subject_box_frames_the_people_no_more_elongated_than_the_photo():
 def test_focus_pass_gives_a_small_person_the_detail_of_a_large_one(person, street):
     """A person shrunk into a wide scene: the second look at them comes closer to the matte the
     network gives the same person filling the frame (scaled down alike) than one look does."""
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     rgb, full_alpha = person
     plain, focusing = Segmenter(subjects="all", focus_photos=False), Segmenter(subjects="all")

@@ -9,7 +9,7 @@ import pytest
 
 from models.data import (Corpus, Labelled, Person, Pyramids, SampleMaker, boundary_band, crop_affine,
                          incomplete_label_valid, person_bbox, warp_antialiased)
-from portraitcli.segmenter import Segmenter
+from portraitcli.matting.segmenter import Segmenter
 
 SIZE = 256
 

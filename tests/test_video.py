@@ -165,7 +165,7 @@ def test_video_folder_batch_and_skip(tmp_path, astronaut_rgb):
 
 
 def test_temporal_smoothing_cuts_flicker_without_lag():
-    from portraitcli.temporal import TemporalSmoother
+    from portraitcli.matting.temporal import TemporalSmoother
 
     rng = np.random.default_rng(0)
     truth = np.zeros((64, 64), np.float32)
@@ -227,10 +227,11 @@ def test_yuv420p_video_travels_planar_untouched_where_nothing_changes(person_cli
 def test_planar_blur_matches_the_rgb_path(person_clip, tmp_path, astronaut_rgb, monkeypatch):
     """The I420 blur and the RGB blur are the same effect: outputs agree to within rounding,
     the person (left untouched) and the background (really blurred) alike."""
-    from portraitcli import effects, matte
-    from portraitcli.frames import I420
+    from portraitcli import effects
+    from portraitcli.matting import refine as matte
+    from portraitcli.media.frames import I420
     from portraitcli.media.video import VideoReader
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     seg = Segmenter()
     with VideoReader(person_clip, planar=True) as planar_reader, VideoReader(person_clip) as rgb_reader:
@@ -290,7 +291,7 @@ def test_live_mailbox_keeps_only_the_newest_frame():
 def test_video_matte_holds_still_scenes_and_follows_motion_at_once(astronaut_rgb):
     """On a still camera (only sensor noise changes), the full-resolution matte of video mode
     flickers far less than frame-by-frame; when the picture moves, it follows in that frame."""
-    from portraitcli.segmenter import Segmenter
+    from portraitcli.matting.segmenter import Segmenter
 
     rng = np.random.default_rng(3)
     base = astronaut_rgb[:, :384]
@@ -312,7 +313,7 @@ def test_ordered_alpha_smoothing_waits_for_its_turn():
     """Compositor threads finish in any order; the full-resolution pass still runs frame by frame."""
     import threading
 
-    from portraitcli.temporal import TemporalSmoother
+    from portraitcli.matting.temporal import TemporalSmoother
 
     smoother = TemporalSmoother(0.6)
     weight = np.full((4, 4), 0.5, np.float32)
@@ -346,10 +347,11 @@ def test_capture_device_path_end_to_end(tmp_path, astronaut_rgb, command):
     camera: blur and segment take I420 frames from the camera, as the file path does."""
     import cv2
 
-    from portraitcli.jobs import Task, Worker
+    from portraitcli.batch.plan import Task
+    from portraitcli.batch.worker import Worker
     from portraitcli.media.devices import CameraSource
     from portraitcli.options import RenderOptions, Settings
-    from portraitcli.process import run_live
+    from portraitcli.batch.task import run_live
 
     clip = make_person_clip(tmp_path / "camera.mp4", astronaut_rgb, audio=False, seconds=1.0)
     with CameraSource(str(clip), planar=True) as camera:
@@ -371,7 +373,7 @@ def test_capture_device_path_end_to_end(tmp_path, astronaut_rgb, command):
     # that frame is found as the closest one (the person moves 4 px a frame); the file path runs
     # without temporal smoothing, so that each of its frames is history-free too (with it, frame
     # 3 was 1.3-2.6 levels off, enough to fail the bound under load).
-    from portraitcli.process import run_video_file
+    from portraitcli.batch.task import run_video_file
 
     reference = tmp_path / f"file_{command}.mp4"
     history_free = Worker(Settings(render=RenderOptions(command=command), smooth=0.0, crf=0), threads=None)
@@ -395,7 +397,7 @@ def test_live_frames_convert_for_every_sink(astronaut_rgb):
     cameras as BGR / I420 with the picture intact."""
     import cv2
 
-    from portraitcli.frames import I420
+    from portraitcli.media.frames import I420
     from portraitcli.media.devices import camera_frame, to_bgr
 
     bgr = cv2.cvtColor(cv2.resize(astronaut_rgb, (320, 240)), cv2.COLOR_RGB2BGR)
@@ -417,7 +419,7 @@ def test_virtual_camera_gets_i420_frames_of_its_size(tmp_path, astronaut_rgb):
 
     import cv2
 
-    from portraitcli.frames import I420
+    from portraitcli.media.frames import I420
     from portraitcli.media.devices import V4L2LoopbackSink, camera_frame
 
     rgb = cv2.resize(astronaut_rgb, (320, 240))
@@ -443,13 +445,13 @@ def test_video_matte_is_the_stages_in_order_on_every_path(tmp_path, astronaut_rg
     bit for bit, the stages composed by hand in frame order: network (one look, no mirror),
     temporal filter at the model's size, sticky subjects, refinement with the video fit, and the
     temporal filter's second pass with the same weights. I420 frames (blur and segment) and RGB."""
-    from portraitcli.frames import Pyramid
-    from portraitcli.matte import VIDEO_FIT, full_resolution
+    from portraitcli.media.frames import Pyramid
+    from portraitcli.matting.refine import VIDEO_FIT, full_resolution
     from portraitcli.media.video import VideoReader
     from portraitcli.pipeline import run_video
-    from portraitcli.segmenter import Segmenter
-    from portraitcli.subjects import SubjectFilter
-    from portraitcli.temporal import TemporalSmoother
+    from portraitcli.matting.segmenter import Segmenter
+    from portraitcli.matting.subjects import SubjectFilter
+    from portraitcli.matting.temporal import TemporalSmoother
 
     clip = make_person_clip(tmp_path / "c.mp4", astronaut_rgb, seconds=0.8, shift=12, audio=False)
     seg = Segmenter(device="cpu", threads=1)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portraitcli.jobs import Settler
+from portraitcli.batch.watch import Settler
 from tests.conftest import ROOT, run_portraitcli
 
 

@@ -67,7 +67,7 @@ class Command:
 
     def sheet_tiles(self, rgb, result) -> list:
         """A contact sheet row's tiles after the photo: what was made of it."""
-        from portraitcli.frames import to_uint8
+        from portraitcli.media.frames import to_uint8
 
         return [rgb, to_uint8(result.rgb)]
 
@@ -76,6 +76,6 @@ def rgb_of(frame):
     """An RGB frame, or a photo's Pyramid as it is (the foreground estimate reuses its halvings)."""
     import numpy as np
 
-    from portraitcli.frames import Pyramid
+    from portraitcli.media.frames import Pyramid
 
     return frame if isinstance(frame, (np.ndarray, Pyramid)) else frame.to_rgb()

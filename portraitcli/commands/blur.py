@@ -22,8 +22,8 @@ class Blur(Command):
         ]
 
     def composite(self, renderer, frame, alpha, index, rotation):
-        from portraitcli import effects
-        from portraitcli.frames import I420
+        from portraitcli.compositing import effects
+        from portraitcli.media.frames import I420
 
         o = renderer.options
         if isinstance(frame, I420):

@@ -21,18 +21,18 @@ class Cutout(Command):
 
     def flatten_colour(self, options):
         if options.background:
-            from portraitcli import effects
+            from portraitcli.compositing import effects
 
             return effects.parse_colour(options.background)
         return WHITE
 
     def composite(self, renderer, frame, alpha, index, rotation):
-        from portraitcli import effects
+        from portraitcli.compositing import effects
 
         return effects.cutout(rgb_of(frame), alpha)
 
     def render_photo(self, renderer, photo, pixels, alpha, source_alpha, fmt):
-        from portraitcli import effects
+        from portraitcli.compositing import effects
         from portraitcli.media.photo import ALPHA_FORMATS
 
         out = renderer.composite(pixels, alpha)
@@ -44,6 +44,6 @@ class Cutout(Command):
     def sheet_tiles(self, rgb, result):
         if result.alpha is None:  # flattened onto a colour for JPEG
             return super().sheet_tiles(rgb, result)
-        from portraitcli.frames import to_uint8
+        from portraitcli.media.frames import to_uint8
 
         return [rgb, to_uint8(result.alpha), to_uint8(result.pixels)]

@@ -27,13 +27,13 @@ class ReplaceBackground(Command):
     def open(self, options):
         if not options.background:
             raise ValueError("replace-bg needs --background IMAGE|VIDEO|COLOUR")
-        from portraitcli.background import BackgroundSource
+        from portraitcli.compositing.background import BackgroundSource
 
         return BackgroundSource(options.background)
 
     def composite(self, renderer, frame, alpha, index, rotation):
-        from portraitcli import effects
-        from portraitcli.frames import colour_pyramid, stored
+        from portraitcli.compositing import effects
+        from portraitcli.media.frames import colour_pyramid, stored
 
         rgb = rgb_of(frame)
         h, w = alpha.shape

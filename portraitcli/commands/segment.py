@@ -28,7 +28,7 @@ class Segment(Command):
     def _matte(alpha, sixteen: bool):
         import numpy as np
 
-        from portraitcli import effects
+        from portraitcli.compositing import effects
 
         return effects.matte_image(alpha, None, np.uint16 if sixteen else np.uint8)
 
@@ -36,7 +36,7 @@ class Segment(Command):
         """The matte, and the cutout it makes where it covers the photo (not a --crop)."""
         import numpy as np
 
-        from portraitcli.frames import to_uint8
+        from portraitcli.media.frames import to_uint8
 
         matte = to_uint8(result.rgb[:, :, 0])
         if matte.shape != rgb.shape[:2]:

@@ -191,6 +191,14 @@ def sweep_temporaries(folder: Path, min_age: float = STALE_SECONDS) -> int:
     return removed
 
 
+
+def sweep_folders(folders) -> None:
+    """Workers killed mid-write leave hidden temp files: remove those in the output folders
+    (only ours whose writer is gone: another run writing into the same folder keeps its own)."""
+    for folder in folders:
+        sweep_temporaries(Path(folder), min_age=0)
+
+
 def write_bytes_atomic(final: Path, data: bytes) -> None:
     with atomic_output(final) as tmp:
         with open(tmp, "wb") as f:

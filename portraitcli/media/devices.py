@@ -23,7 +23,7 @@ def camera_frame(bgr: np.ndarray, planar: bool):
     """A captured BGR frame as the pipeline takes it: I420 (planar) or RGB."""
     import cv2
 
-    from portraitcli.frames import I420
+    from portraitcli.media.frames import I420
 
     if planar:
         height, width = bgr.shape[:2]
@@ -35,7 +35,7 @@ def to_bgr(pixels) -> np.ndarray:
     """A rendered frame (I420, grey matte, RGB or RGBA) as BGR for display."""
     import cv2
 
-    from portraitcli.frames import I420, to_uint8
+    from portraitcli.media.frames import I420, to_uint8
 
     if isinstance(pixels, I420):
         return cv2.cvtColor(pixels.buffer, cv2.COLOR_YUV2BGR_I420)
@@ -125,7 +125,7 @@ class V4L2LoopbackSink:
     def write(self, pixels, pts: int) -> None:
         import cv2
 
-        from portraitcli.frames import I420
+        from portraitcli.media.frames import I420
 
         if not (isinstance(pixels, I420) and pixels.shape == (self.height, self.width)):
             rgb_frame = not isinstance(pixels, I420) and pixels.ndim == 3 and pixels.dtype == np.uint8

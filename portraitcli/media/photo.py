@@ -256,13 +256,33 @@ def read_photo(source: Path | bytes, name: str | None = None, max_pixels: int = 
         if not isinstance(source, bytes) and Path(source).suffix.lower() in RAW_EXTENSIONS:
             from portraitcli.media.raw import read_raw
 
-            photo = read_raw(Path(source), name or str(source), max_pixels, raw or RawOptions())
+            photo = _raw_photo(read_raw(Path(source), name or str(source), max_pixels, raw or RawOptions()),
+                               name or str(source), max_pixels)
         else:
             photo = _read_photo(source, name, max_pixels)
     for w in caught:
         note = " ".join(str(w.message).split()) + " (ignored)"
         if note not in photo.notes:
             photo.notes.append(note)
+    return photo
+
+
+def _raw_photo(raw, label: str, max_pixels: int) -> Photo:
+    """A developed RAW (media.raw.RawImage) as a Photo; with a preview, its JPEG decoded and upright."""
+    if raw.preview_jpeg is None:
+        return Photo(raw.rgb, "RAW", raw.exif, raw.icc, None, False, raw.notes)
+    from PIL import Image
+
+    own = Image.open(io.BytesIO(raw.preview_jpeg)).getexif().get(ORIENTATION_TAG, 1)
+    photo = read_photo(raw.preview_jpeg, label, max_pixels)
+    if own == 1:
+        # previews usually carry no orientation of their own: the RAW's applies
+        photo.pixels = _orient(photo.pixels, raw.preview_orientation)
+    height, width = photo.pixels.shape[:2]
+    raw.notes.append(f"used the embedded {width}x{height} JPEG preview (--raw-preview)")
+    photo.exif = raw.exif or photo.exif
+    photo.format = "RAW"
+    photo.notes = raw.notes + photo.notes
     return photo
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +36,23 @@ def _rawpy(label: str):
     return rawpy
 
 
-def read_raw(path: Path, label: str, max_pixels: int, options) -> "Photo":  # noqa: F821 - photo.Photo
-    from portraitcli.media.photo import Photo
+@dataclass
+class RawImage:
+    """What a RAW file gives: developed pixels, or (with preview) its embedded JPEG, which
+    photo.read_photo decodes; the shot's EXIF and the notes for either."""
 
+    rgb: np.ndarray | None  # 16-bit RGB, upright
+    icc: bytes | None
+    exif: bytes | None
+    notes: list[str] = field(default_factory=list)
+    preview_jpeg: bytes | None = None  # the embedded preview, used instead of rgb
+    preview_orientation: int = 1  # the EXIF orientation that makes a preview stored as the sensor saw it upright
+
+
+def read_raw(path: Path, label: str, max_pixels: int, options) -> RawImage:
     rawpy = _rawpy(label)
     # rawpy warns in every forked process; the batch forks workers only from a parent that has
-    # not run LibRaw (jobs._make_pool), which is the case its warning is about
+    # not run LibRaw (batch._make_pool), which is the case its warning is about
     warnings.filterwarnings("ignore", message="rawpy is being used in a process created by multiprocessing")
     try:
         data = path.read_bytes()
@@ -60,12 +72,9 @@ def read_raw(path: Path, label: str, max_pixels: int, options) -> "Photo":  # no
         exif = shot_exif(data)
         notes: list[str] = []
         if options.preview:
-            photo = _preview(raw, rawpy, label, max_pixels, sizes.flip, notes)
-            if photo is not None:
-                photo.exif = exif or photo.exif
-                photo.format = "RAW"
-                photo.notes = notes + photo.notes
-                return photo
+            jpeg = _preview(raw, rawpy, notes)
+            if jpeg is not None:
+                return RawImage(None, None, exif, notes, jpeg, FLIP_TO_ORIENTATION.get(sizes.flip, 1))
         try:
             rgb = raw.postprocess(use_camera_wb=True, output_bps=16,
                                   output_color=rawpy.ColorSpace.Adobe if options.space == "adobe"
@@ -74,17 +83,15 @@ def read_raw(path: Path, label: str, max_pixels: int, options) -> "Photo":  # no
         except (rawpy.LibRawError, MemoryError, ValueError) as exc:
             raise InputError(f"{label}: corrupt or unsupported RAW ({_reason(exc)})") from None
     icc = adobe_rgb_icc() if options.space == "adobe" else None
-    return Photo(np.ascontiguousarray(rgb), "RAW", exif, icc, None, False, notes)
+    return RawImage(np.ascontiguousarray(rgb), icc, exif, notes)
 
 
 def _reason(exc: Exception) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _preview(raw, rawpy, label, max_pixels, flip, notes):
-    """The embedded preview as a Photo, upright; None (and a note) when there is none to use."""
-    from portraitcli.media.photo import ORIENTATION_TAG, _orient, read_photo
-
+def _preview(raw, rawpy, notes) -> bytes | None:
+    """The embedded JPEG preview; None (and a note) when there is none to use."""
     try:
         thumb = raw.extract_thumb()
     except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError, rawpy.LibRawError):
@@ -93,16 +100,7 @@ def _preview(raw, rawpy, label, max_pixels, flip, notes):
     if thumb.format != rawpy.ThumbFormat.JPEG:
         notes.append("the embedded preview is not a JPEG: the RAW was developed instead")
         return None
-    from PIL import Image
-
-    own = Image.open(io.BytesIO(thumb.data)).getexif().get(ORIENTATION_TAG, 1)
-    photo = read_photo(bytes(thumb.data), label, max_pixels)
-    if own == 1:
-        # previews usually carry no orientation of their own: the RAW's applies
-        photo.pixels = _orient(photo.pixels, FLIP_TO_ORIENTATION.get(flip, 1))
-    height, width = photo.pixels.shape[:2]
-    notes.append(f"used the embedded {width}x{height} JPEG preview (--raw-preview)")
-    return photo
+    return bytes(thumb.data)
 
 
 def shot_exif(data: bytes) -> bytes | None:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli.errors import ExternalToolError, InputError
-from portraitcli.frames import I420, to_uint8
+from portraitcli.media.frames import I420, to_uint8
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts",
                     ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".mxf", ".nut", ".y4m", ".qt"}
@@ -774,7 +774,7 @@ class ImageSequenceWriter:
         self.frames = 0
 
     def write(self, pixels: np.ndarray, pts: int) -> None:
-        from portraitcli.frames import upright
+        from portraitcli.media.frames import upright
         from portraitcli.media.photo import write_photo
 
         write_photo(self.folder / self.pattern.format(self.frames), upright(pixels, self.rotation), "PNG")

@@ -38,9 +38,9 @@ def wants_split(source: str, dest: str, split_over: float, workers: int) -> bool
     """A video file to a video file, longer than split_over seconds, with workers to share it
     (a quick look at the container's header only)."""
     from portraitcli.media.video import probe
-    from portraitcli.process import _is_sequence_dest
+    from portraitcli.batch.plan import is_sequence_dest
 
-    if workers < 2 or split_over <= 0 or dest == "-" or _is_sequence_dest(dest):
+    if workers < 2 or split_over <= 0 or dest == "-" or is_sequence_dest(dest):
         return False
     try:
         info = probe(Path(source), with_timestamps=False)
@@ -107,7 +107,7 @@ def run_piece(task, piece: Piece, worker) -> int:
     from portraitcli.pipeline import run_video
     from portraitcli.errors import InputError
     from portraitcli.media.atomic import atomic_output
-    from portraitcli.process import encode_settings, video_output
+    from portraitcli.batch.task import encode_settings, video_output
 
     s = worker.settings
     reader = VideoReader(task.source, planar=s.render.effect.planar, first_frame=piece.warmup,
@@ -145,7 +145,7 @@ def run_split_video(task, settings, workers: int, run_pieces):
     cannot be split (too few keyframes): the caller runs it whole."""
     from portraitcli.media.atomic import atomic_output, temporary_folder
     from portraitcli.media.video import join_pieces, probe
-    from portraitcli.process import TaskOutcome, video_alpha_out
+    from portraitcli.batch.task import TaskOutcome, video_alpha_out
 
     info = probe(Path(task.source))
     dest = Path(task.dest)

@@ -55,7 +55,7 @@ class PortraitActor:
     """One per CPU of the cluster: one model session and renderer reused for every file."""
 
     def __init__(self, settings):
-        from portraitcli.jobs import Worker
+        from portraitcli.batch.worker import Worker
 
         logging.getLogger("portraitcli").setLevel(logging.WARNING)
         self.worker = Worker(settings, threads=1)
@@ -74,7 +74,7 @@ class PortraitActor:
         return os.getpid()
 
     def run_piece(self, task, piece) -> int:
-        from portraitcli.pieces import run_piece
+        from portraitcli.batch.pieces import run_piece
 
         return run_piece(task, piece, self.worker)
 
@@ -223,7 +223,7 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
         return
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        from portraitcli.jobs import UsageError
+        from portraitcli.errors import UsageError
 
         raise UsageError(f"--ray {address}: expected auto, HOST:PORT or ray://HOST:PORT")
     try:
@@ -284,8 +284,8 @@ class _RayBatch:
         self.running: dict[str, str] = {}  # absolute dest -> the user's name, for the clean-up
 
     def run(self, tasks) -> None:
-        from portraitcli.jobs import UsageError
-        from portraitcli.pieces import wants_split
+        from portraitcli.errors import UsageError
+        from portraitcli.batch.pieces import wants_split
 
         long_videos = []
         for task in tasks:
@@ -311,7 +311,7 @@ class _RayBatch:
         self.pool.submit("run", (remote,), task, weight=TASKS_PER_ACTOR if task.kind == "video" else 1)
 
     def _collect(self) -> None:
-        from portraitcli.jobs import Result
+        from portraitcli.batch.plan import Result
 
         done = self.pool.next_done()
         if done is None:
@@ -331,7 +331,7 @@ class _RayBatch:
         self.batch._record(r, self.bar)
 
     def _run_long_video(self, task) -> None:
-        from portraitcli.jobs import run_split
+        from portraitcli.batch.worker import run_split
 
         remote = _absolute(task)
         self.batch.output_folders.add(os.path.dirname(remote.dest))
@@ -374,12 +374,11 @@ class _RayBatch:
         self._sweep()
 
     def _sweep(self) -> None:
-        from portraitcli.jobs import _sweep_temporaries
-        from portraitcli.media.atomic import remove_stale_temporaries
+        from portraitcli.media.atomic import remove_stale_temporaries, sweep_folders
 
         for dest in self.running:
             remove_stale_temporaries(Path(dest.rstrip("/\\")))
-        _sweep_temporaries(self.batch.output_folders)
+        sweep_folders(self.batch.output_folders)
 
 
 def _stop_if_unstartable(exc: BaseException) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from portraitcli import effects
+from portraitcli.compositing import effects
 
 
 def looks_like_colour(text: str) -> bool:

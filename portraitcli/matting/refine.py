@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from portraitcli.frames import I420, colour_pyramid, peak, row_bands, upsample_rows
+from portraitcli.media.frames import I420, colour_pyramid, peak, row_bands, upsample_rows
 
 
 @dataclass(frozen=True)

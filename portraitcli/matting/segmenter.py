@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from portraitcli.frames import Pyramid, stored, upright
-from portraitcli.matte import PHOTO_FIT, VIDEO_FIT, Fit, full_resolution
-from portraitcli.model import PortraitModel
-from portraitcli.subjects import SubjectFilter, subject_box
-from portraitcli.temporal import TemporalSmoother
+from portraitcli.media.frames import Pyramid, stored, upright
+from portraitcli.matting.refine import PHOTO_FIT, VIDEO_FIT, Fit, full_resolution
+from portraitcli.matting.model import PortraitModel
+from portraitcli.matting.subjects import SubjectFilter, subject_box
+from portraitcli.matting.temporal import TemporalSmoother
 
 
 def as_rgb_array(image) -> np.ndarray:

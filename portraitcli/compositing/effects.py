@@ -10,7 +10,7 @@ import math
 import cv2
 import numpy as np
 
-from portraitcli.frames import colour_pyramid, halve, peak, pyramid_of, row_bands
+from portraitcli.media.frames import colour_pyramid, halve, peak, pyramid_of, row_bands
 
 # --------------------------------------------------------------------------- dtype helpers
 
@@ -421,7 +421,7 @@ def blur_background_i420(frame, alpha: np.ndarray, strength: float = 0.5, bokeh:
                          highlight_gain: float = 6.0):
     """blur_background on an I420 video frame, plane by plane: luma blended at full
     resolution, chroma at half, so no RGB copy of the frame is ever made."""
-    from portraitcli.frames import I420, rgb_to_yuv, yuv_to_rgb
+    from portraitcli.media.frames import I420, rgb_to_yuv, yuv_to_rgb
 
     height, width = alpha.shape
     sigma = blur_radius(strength, height, width)

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from portraitcli.errors import ModelError
-from portraitcli.frames import I420, colour_pyramid, to_uint8
+from portraitcli.media.frames import I420, colour_pyramid, to_uint8
 
 log = logging.getLogger("portraitcli")
 
-BUNDLED_MODEL = Path(__file__).resolve().parent / "assets" / "portrait256.onnx"
+BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "assets" / "portrait256.onnx"
 # The int8 variant (`python -m models.quantize`), made from BUNDLED_MODEL and only valid beside it:
 # its metadata records the fp32 file's sha256 under INT8_SOURCE_KEY.
 BUNDLED_INT8 = BUNDLED_MODEL.with_name("portrait256_int8.onnx")

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from portraitcli import effects
+from portraitcli.compositing import effects
 from portraitcli.allocator import keep_freed_memory
+from portraitcli.batch.plan import is_sequence_dest
 from portraitcli.errors import InputError
-from portraitcli.frames import Pyramid
+from portraitcli.media.frames import Pyramid
 from portraitcli.media import photo as photo_io
 from portraitcli.media.atomic import atomic_output
 
@@ -72,7 +73,7 @@ def photo_output(photo: photo_io.Photo, pixels: Pyramid, alpha: np.ndarray, work
     source_alpha = photo.alpha
     box = None
     if s.crop:
-        from portraitcli import crop
+        from portraitcli.compositing import crop
 
         box = crop.subject_crop(alpha, crop.CropSpec(s.crop_margin, s.crop_aspect, s.crop_pad))
         notes += box.notes
@@ -91,7 +92,7 @@ def photo_output(photo: photo_io.Photo, pixels: Pyramid, alpha: np.ndarray, work
     notes += adapted
     if box is None:
         return out, notes, None
-    from portraitcli import crop
+    from portraitcli.compositing import crop
 
     out = crop.apply_crop(out, box)
     return out, notes, crop.report_of(box, canvas)
@@ -200,11 +201,6 @@ def encode_settings(s):
     return EncodeSettings(codec=s.codec, crf=s.crf, preset=s.preset, stream_format=s.format or s.stream_format)
 
 
-def _is_sequence_dest(dest: str) -> bool:
-    """Planning marks an image-sequence output by a trailing separator (see jobs.plan)."""
-    return dest.endswith(("/", "\\")) or not Path(dest).suffix
-
-
 def video_alpha_out(task, settings) -> tuple[bool, list[str]]:
     """Whether a video output keeps the cutout's alpha, and the note when it cannot."""
     from portraitcli.media.video import ALPHA_CONTAINERS
@@ -226,7 +222,7 @@ def video_output(task, worker) -> tuple[int, object, list[str]]:
 
 
 def is_sequence_task(task) -> bool:
-    return task.dest != "-" and _is_sequence_dest(task.dest)
+    return task.dest != "-" and is_sequence_dest(task.dest)
 
 
 def run_video_file(task, worker) -> TaskOutcome:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from portraitcli import commands, effects
-from portraitcli.frames import to_uint8
+from portraitcli import commands
+from portraitcli.compositing import effects
+from portraitcli.media.frames import to_uint8
 from portraitcli.media.photo import format_for, read_photo, write_photo
 
 MAX_ROWS = 60
