@@ -351,7 +351,7 @@ def test_capture_device_path_end_to_end(tmp_path, astronaut_rgb, command):
     from portraitcli.batch.worker import Worker
     from portraitcli.media.devices import CameraSource
     from portraitcli.options import RenderOptions, Settings
-    from portraitcli.batch.task import run_live
+    from portraitcli.batch.task import run_task
 
     clip = make_person_clip(tmp_path / "camera.mp4", astronaut_rgb, audio=False, seconds=1.0)
     with CameraSource(str(clip), planar=True) as camera:
@@ -360,7 +360,7 @@ def test_capture_device_path_end_to_end(tmp_path, astronaut_rgb, command):
     # which differ when the live path skips frames, and put up to 5 levels of noise on a matte
     worker = Worker(Settings(render=RenderOptions(command=command), crf=0), threads=None)
     out = tmp_path / f"live_{command}.mp4"
-    run_live(Task(str(clip), str(out), "live"), worker)
+    run_task(Task(str(clip), str(out), "live"), worker)
     info = probe(out, with_timestamps=False)
     assert (info.width, info.height) == (320, 240)
     result = cv2.VideoCapture(str(out))
@@ -373,11 +373,9 @@ def test_capture_device_path_end_to_end(tmp_path, astronaut_rgb, command):
     # that frame is found as the closest one (the person moves 4 px a frame); the file path runs
     # without temporal smoothing, so that each of its frames is history-free too (with it, frame
     # 3 was 1.3-2.6 levels off, enough to fail the bound under load).
-    from portraitcli.batch.task import run_video_file
-
     reference = tmp_path / f"file_{command}.mp4"
     history_free = Worker(Settings(render=RenderOptions(command=command), smooth=0.0, crf=0), threads=None)
-    run_video_file(Task(str(clip), str(reference), "video"), history_free)
+    run_task(Task(str(clip), str(reference), "video"), history_free)
     file_frames, inputs = read_frames(reference, 100), read_frames(clip, 100)
     gaps = [np.abs(first_out.astype(int) - f).mean() for f in file_frames]
     index = int(np.argmin(gaps))

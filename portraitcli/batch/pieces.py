@@ -38,7 +38,7 @@ def wants_split(source: str, dest: str, split_over: float, workers: int) -> bool
     """A video file to a video file, longer than split_over seconds, with workers to share it
     (a quick look at the container's header only)."""
     from portraitcli.media.video import probe
-    from portraitcli.batch.plan import is_sequence_dest
+    from portraitcli.media.sinks import is_sequence_dest
 
     if workers < 2 or split_over <= 0 or dest == "-" or is_sequence_dest(dest):
         return False
@@ -100,20 +100,21 @@ class _AfterWarmup:
         self.writer.write(pixels, pts + self.lead)
         self.frames += 1
 
+    def close(self) -> None:
+        self.writer.close()
+
 
 def run_piece(task, piece: Piece, worker) -> int:
     """Process one piece of task's video into piece.path; returns the frames written."""
-    from portraitcli.media.video import VideoReader, VideoWriter
-    from portraitcli.pipeline import run_video
+    from portraitcli.batch.task import FrameFlow, encode_settings, run_frames, video_output
     from portraitcli.errors import InputError
-    from portraitcli.media.atomic import atomic_output
-    from portraitcli.batch.task import encode_settings, video_output
+    from portraitcli.media.sinks import open_sink
+    from portraitcli.media.sources import open_source
 
     s = worker.settings
-    reader = VideoReader(task.source, planar=s.render.effect.planar, first_frame=piece.warmup,
-                         frame_count=piece.end - piece.warmup)
-    try:
-        info = reader.info
+    with open_source("video", task.source, planar=s.render.effect.planar, first_frame=piece.warmup,
+                     frame_count=piece.end - piece.warmup) as source:
+        info = source.info
         channels, compositor, _ = video_output(task, worker)
         # a piece carries neither audio nor rotation: the join puts both on, once
         bare = dataclasses.replace(info, audio_codecs=[], rotation=0)
@@ -121,27 +122,20 @@ def run_piece(task, piece: Piece, worker) -> int:
         # container's time step); the join lines the pieces up by their start times
         # an attempt writes its own temporary, renamed when whole: the encoder of an attempt
         # whose worker died cannot write into the retry's piece
-        with atomic_output(Path(piece.path)) as tmp:
-            writer = VideoWriter(tmp, bare, channels, encode_settings(s), name=task.dest, planar=reader.planar,
-                                 keep_timestamps=True, codec_ext=Path(task.dest).suffix.lower())
+        with open_sink(piece.path, bare, channels, encode_settings(s), planar=source.planar, name=task.dest,
+                       keep_timestamps=True, codec_ext=Path(task.dest).suffix.lower()) as writer:
             sink = _AfterWarmup(writer, piece.first - piece.warmup, math.ceil(LEAD_SECONDS / info.time_base))
-            try:
-                run_video(iter(reader), sink, worker.segmenter, compositor, info.rotation)
-            except BaseException:
-                writer.abort()
-                raise
-            writer.close()
+            run_frames(source, sink, worker, FrameFlow(channels, compositor, workers=2, progress=False,
+                                                       needs_frames=False))
             if sink.frames != piece.end - piece.first:
                 raise InputError(f"{task.source}: piece {piece.number} decoded {sink.frames} frames of "
                                  f"{piece.end - piece.first}")
-    finally:
-        reader.close()
     return sink.frames
 
 
 def run_split_video(task, settings, workers: int, run_pieces):
     """The whole of a long video in pieces: plan, run_pieces(task, pieces) (in parallel,
-    raising the first failure), join into task.dest; a process.TaskOutcome. None when it
+    raising the first failure), join into task.dest; a task.TaskOutcome. None when it
     cannot be split (too few keyframes): the caller runs it whole."""
     from portraitcli.media.atomic import atomic_output, temporary_folder
     from portraitcli.media.video import join_pieces, probe

@@ -335,9 +335,3 @@ def _task_for(src: Path, out: Path, command: str, settings: Settings) -> Task | 
     if os.path.abspath(src) == os.path.abspath(out):
         return Result(str(src), str(out), "failed", "DEST is the input itself: refusing to overwrite an input")
     return Task(str(src), str(out), k)
-
-
-
-def is_sequence_dest(dest: str) -> bool:
-    """Planning marks an image-sequence output by a trailing separator (see plan)."""
-    return dest.endswith(("/", "\\")) or not Path(dest).suffix

@@ -1,7 +1,9 @@
 """One task end to end: source -> model -> refinement -> (temporal) -> compositor -> sink.
 
-run_task picks the path for a photo file, a video file, a stdin stream or a live device;
-each returns a list of notes (what was adapted, e.g. alpha flattened for JPEG).
+run_task takes a photo (a file, or bytes on stdin) through the photo path, and anything with
+frames (a video file, a stream on stdin, a capture device) through the one video loop:
+open_source -> run_frames (matte, render) -> open_sink. Each returns a TaskOutcome: the notes
+on what was adapted (e.g. alpha flattened for JPEG), a crop box, the frames written.
 """
 from __future__ import annotations
 
@@ -15,11 +17,9 @@ import numpy as np
 
 from portraitcli.compositing import effects
 from portraitcli.allocator import keep_freed_memory
-from portraitcli.batch.plan import is_sequence_dest
 from portraitcli.errors import InputError
 from portraitcli.media.frames import Pyramid
 from portraitcli.media import photo as photo_io
-from portraitcli.media.atomic import atomic_output
 
 log = logging.getLogger("portraitcli")
 
@@ -42,20 +42,18 @@ class TaskOutcome:
     ended_early: bool = False
 
 
-def run_task(task, worker) -> list[str] | TaskOutcome:
+def run_task(task, worker) -> TaskOutcome:
     keep_freed_memory()
     if task.kind == "photo":
         return run_photo(task, worker)
-    if task.kind == "video":
-        return run_video_file(task, worker)
+    head = b""
     if task.kind == "stdin":
         head = sys.stdin.buffer.read(64)
         if looks_like_photo(head):
             data = head + sys.stdin.buffer.read()
             return run_photo(task, worker, data=data)
-        return run_stream(task, worker, head)
-    if task.kind == "live":
-        return run_live(task, worker)
+    if task.kind in ("video", "stdin", "live"):
+        return run_video_task(task, worker, head)
     raise ValueError(f"unknown task kind {task.kind}")
 
 
@@ -222,135 +220,92 @@ def video_output(task, worker) -> tuple[int, object, list[str]]:
 
 
 def is_sequence_task(task) -> bool:
-    return task.dest != "-" and is_sequence_dest(task.dest)
+    """A video file whose output is a PNG sequence (planning marks it: see media.sinks.is_sequence_dest)."""
+    from portraitcli.media.sinks import is_sequence_dest
+
+    return task.kind == "video" and task.dest != "-" and is_sequence_dest(task.dest)
 
 
-def run_video_file(task, worker) -> TaskOutcome:
-    from portraitcli.media.video import ImageSequenceWriter, VideoReader, VideoWriter
-    from portraitcli.pipeline import run_video
+@dataclass
+class FrameFlow:
+    """How a video task's frames go from its source to its sink: the choices each input kind
+    makes (frame_flow); the loop itself is one (run_frames)."""
 
+    channels: int  # what the sink takes: 1 a matte, 3 RGB, 4 with alpha
+    compositor: object  # (frame, alpha, index, rotation) -> output pixels
+    notes: list[str] = field(default_factory=list)  # adaptations the report lists
+    live: bool = False  # shallow queues: a frame leaves soon after it enters (streams, cameras)
+    drop_stale: bool = False  # capture: the model takes the newest frame, skipping older ones
+    workers: int = VIDEO_WORKERS  # frames refined and composited at once
+    progress: bool = True  # a frame progress bar where the batch shows one
+    needs_frames: bool = True  # an output without a frame is a failure
+    sink_notes: bool = True  # the sink's own notes (audio dropped, size padded) join the report's
+
+
+def frame_flow(task, worker) -> FrameFlow:
+    """What a video file, a stream on stdin or a capture device asks of the loop."""
     s = worker.settings
-    notes: list[str] = ["--crop is for photos: video frames kept whole"] if s.crop else []
     effect = s.render.effect
-    to_sequence = is_sequence_task(task)
-    # the planar commands (blur, segment) work on the decoder's own 4:2:0 planes when the file
-    # has them: no colour conversion on the way in or out, and half the bytes through the pipes
-    reader = VideoReader(task.source, planar=effect.planar and not to_sequence,
-                         accept_truncated=s.accept_truncated)
-    try:
-        info = reader.info
-        if to_sequence:
-            folder = Path(task.dest.rstrip("/\\"))
-            if info.has_audio:
-                notes.append("an image sequence holds no audio: audio not written")
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            # frames go to a hidden folder renamed when complete: an interrupted sequence is
-            # never mistaken for a finished one on the next run
-            tick = worker.frame_progress(len(info.timestamps or []), task.source)
-            with atomic_output(folder) as tmp:
-                try:
-                    stats = run_video(iter(reader), ImageSequenceWriter(tmp, rotation=info.rotation), worker.segmenter,
-                                      worker.renderer, info.rotation, workers=VIDEO_WORKERS, on_frame=tick)
-                finally:
-                    if tick is not None:
-                        tick.close()
-            log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
-            return _video_outcome(notes, reader, stats)
-        channels, compositor, adapted = video_output(task, worker)
-        notes += adapted
-        if task.dest == "-":
-            writer = VideoWriter("-", info, channels, encode_settings(s), audio_source=task.source,
-                                 container=s.format or s.stream_format, planar=reader.planar)
-            stats = _pump(reader, writer, worker, compositor, info)
-            return _video_outcome(notes, reader, stats)
-        dest = Path(task.dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_output(dest) as tmp:
-            writer = VideoWriter(tmp, info, channels, encode_settings(s), audio_source=task.source, name=task.dest,
-                                 planar=reader.planar)
-            stats = _pump(reader, writer, worker, compositor, info)
-        log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
-        return _video_outcome(notes + writer.notes, reader, stats)
-    finally:
-        reader.close()
+    if task.kind == "live":
+        # shown or recorded as it comes: flattened, the newest camera frame first; a recording
+        # stopped before its first frame is no failure
+        return FrameFlow(effect.output_channels(alpha_ok=False), _compositor(worker, False), live=True,
+                         drop_stale=True, workers=2, progress=False, needs_frames=False, sink_notes=False)
+    if task.kind == "stdin":
+        from portraitcli.media.video import ALPHA_CONTAINERS
+
+        alpha_out = task.dest != "-" and effect.keeps_alpha and Path(task.dest).suffix.lower() in ALPHA_CONTAINERS
+        return FrameFlow(4 if alpha_out else 3, _compositor(worker, alpha_out), live=True, sink_notes=False)
+    notes = ["--crop is for photos: video frames kept whole"] if s.crop else []
+    if is_sequence_task(task):
+        # PNG frames hold whatever the effect makes, alpha included
+        return FrameFlow(effect.channels, worker.renderer, notes, needs_frames=False)
+    channels, compositor, adapted = video_output(task, worker)
+    return FrameFlow(channels, compositor, notes + adapted, sink_notes=task.dest != "-")
 
 
-def _video_outcome(notes: list[str], reader, stats) -> TaskOutcome:
-    """Frames written for the report; a note when the input ended early (--accept-truncated)."""
-    if reader.ended_early:
-        notes = notes + [f"input ended early: {reader.frames_read} of {reader.frames_declared or 'more'} frames "
-                         "declared; kept the frames that are there (--accept-truncated)"]
-    return TaskOutcome(notes, frames=stats.frames, ended_early=reader.ended_early)
-
-
-def _pump(reader, writer, worker, compositor, info, live=False):
+def run_frames(source, sink, worker, flow: FrameFlow):
+    """The one frame loop: every frame of source through the matte and the compositor to sink,
+    on the threaded pipeline (portraitcli/pipeline.py); the sink closed when all are written."""
     from portraitcli.pipeline import run_video
 
-    tick = worker.frame_progress(len(info.timestamps or []), str(reader.source))
+    tick = worker.frame_progress(len(source.info.timestamps or []), source.name) if flow.progress else None
     try:
-        stats = run_video(iter(reader), writer, worker.segmenter, compositor, info.rotation, live=live,
-                          workers=VIDEO_WORKERS, on_frame=tick)
-    except BaseException:
-        writer.abort()
-        raise
+        stats = run_video(iter(source), sink, worker.segmenter, flow.compositor, source.info.rotation,
+                          live=flow.live, workers=flow.workers, on_frame=tick, drop_stale=flow.drop_stale)
     finally:
         if tick is not None:
             tick.close()
-    writer.close()
-    if stats.frames == 0:
-        raise InputError(f"{reader.source}: no video frames decoded")
+    sink.close()
+    if flow.needs_frames and stats.frames == 0:
+        raise InputError(f"{source.name}: no video frames decoded")
     return stats
 
 
-def run_stream(task, worker, head: bytes) -> list[str]:
-    """A video stream on stdin (nut, matroska, mpegts...) to a file or to stdout, audio kept."""
-    from portraitcli.media.video import ALPHA_CONTAINERS, AudioRelay, VideoReader, VideoWriter
+def run_video_task(task, worker, stdin_head: bytes = b"") -> TaskOutcome:
+    """A video file, a stream on stdin or a capture device: open source -> matte -> render -> sink.
+    A file's output gets its final name only when complete; a stream keeps its audio (through
+    the sink's encoder); a camera feeds a file, stdout, a virtual camera and/or a window."""
+    from portraitcli.media.sinks import open_sink
+    from portraitcli.media.sources import open_source
 
     s = worker.settings
-    relay = AudioRelay()
-    reader = None
-    try:
-        reader = VideoReader("-", audio_fd=relay.reader_fd, stdin_head=head)
-        info = reader.info
-        audio_fd = relay.writer_fd if info.has_audio else None
-        if task.dest == "-":
-            writer = VideoWriter("-", info, 3, encode_settings(s), audio_fd=audio_fd,
-                                 container=s.format or s.stream_format)
-            relay.close_child_ends()
-            _pump(reader, writer, worker, _compositor(worker, False), info, live=True)
-            return []
-        dest = Path(task.dest)
-        alpha_out = s.render.effect.keeps_alpha and dest.suffix.lower() in ALPHA_CONTAINERS
-        with atomic_output(dest) as tmp:
-            writer = VideoWriter(tmp, info, 4 if alpha_out else 3, encode_settings(s), audio_fd=audio_fd,
-                                 name=task.dest)
-            relay.close_child_ends()
-            _pump(reader, writer, worker, _compositor(worker, alpha_out), info, live=True)
-        return []
-    finally:
-        relay.close_child_ends()
-        if reader is not None:
-            reader.close()
-
-
-def run_live(task, worker) -> list[str]:
-    """A webcam or capture device through the pipeline to a file, stdout, a v4l2 loopback
-    device (virtual camera) and/or a preview window."""
-    from portraitcli.media.devices import CameraSource, open_live_sink
-
-    s = worker.settings
-    camera = CameraSource(task.source, planar=s.render.effect.planar)
-    try:
-        sink = open_live_sink(task.dest, camera.info, worker, preview=s.preview,
-                              encode=encode_settings(s), planar=camera.planar)
-        try:
-            from portraitcli.pipeline import run_video
-
-            run_video(iter(camera), sink, worker.segmenter, _compositor(worker, False), 0, live=True,
-                      drop_stale=True)
-        finally:
-            sink.close()
-    finally:
-        camera.close()
-    return []
-
+    # the planar commands (blur, segment) work on the decoder's own 4:2:0 planes when the file
+    # has them: no colour conversion on the way in or out, and half the bytes through the pipes
+    planar = s.render.effect.planar and not is_sequence_task(task)
+    with open_source(task.kind, task.source, planar=planar, accept_truncated=s.accept_truncated,
+                     stdin_head=stdin_head) as source:
+        flow = frame_flow(task, worker)
+        with open_sink(task.dest, source.info, flow.channels, encode_settings(s), planar=source.planar,
+                       audio=source.audio, sequence=is_sequence_task(task), live=task.kind == "live",
+                       preview=s.preview) as sink:
+            stats = run_frames(source, sink, worker, flow)
+        if task.kind != "video":
+            return TaskOutcome()
+        if task.dest != "-":
+            log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
+        notes = flow.notes + (sink.notes if flow.sink_notes else [])
+        if source.ended_early:
+            notes.append(f"input ended early: {source.frames_read} of {source.frames_declared or 'more'} frames "
+                         "declared; kept the frames that are there (--accept-truncated)")
+        return TaskOutcome(notes, frames=stats.frames, ended_early=source.ended_early)

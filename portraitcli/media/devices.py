@@ -4,7 +4,7 @@
   as RGB or, for the effects that work on planes, I420.
 - V4L2LoopbackSink: a v4l2loopback device as a virtual camera, I420 frames written directly.
 - PreviewSink: a window, where a display exists (OpenCV's HighGUI, else Tk).
-Each is a context-managed iterable or a write()/close() sink, like the file readers/writers.
+CameraSource is a source as media/sources.py describes; the sinks are opened by media/sinks.py.
 """
 from __future__ import annotations
 
@@ -77,6 +77,12 @@ class CameraSource:
             pts = int((time.monotonic() - start) * 1_000_000)
             yield index, pts, camera_frame(bgr, self.planar)
             index += 1
+
+    @property
+    def name(self) -> str:
+        return self.spec
+
+    audio = None  # OpenCV captures pictures only
 
     def close(self):
         self.capture.release()
@@ -185,35 +191,3 @@ class PreviewSink:
             cv2.destroyWindow(self.title)
         elif self.backend == "tk":
             self.root.destroy()
-
-
-class TeeSink:
-    def __init__(self, sinks):
-        self.sinks = sinks
-
-    def write(self, pixels, pts):
-        for s in self.sinks:
-            s.write(pixels, pts)
-
-    def close(self):
-        for s in self.sinks:
-            s.close()
-
-
-def open_live_sink(dest: str, info: VideoInfo, worker, preview: bool, encode, planar: bool = False):
-    """planar: the frames will be I420 (an encoder then takes them without conversion)."""
-    from portraitcli.media.video import VideoWriter
-
-    sinks = []
-    channels = worker.renderer.effect.output_channels(alpha_ok=False)  # live output is flattened
-    if preview:
-        sinks.append(PreviewSink())
-    if dest.startswith("/dev/video"):
-        sinks.append(V4L2LoopbackSink(dest, info.width, info.height))
-    elif dest == "-":
-        sinks.append(VideoWriter("-", info, channels, encode, container=encode.stream_format, planar=planar))
-    elif dest not in ("", "none", "null"):
-        sinks.append(VideoWriter(dest, info, channels, encode, planar=planar))
-    if not sinks:
-        raise PortraitError("nothing to write to: give DEST or --preview")
-    return TeeSink(sinks)

@@ -713,6 +713,7 @@ class VideoWriter:
                                       self.layout, frame_seconds=float(1 / info.fps) if info.fps else None)
         self.tb = info.time_base or fractions.Fraction(1, 90000)
         self.frames = 0
+        self.closed = False
 
     def write(self, pixels, pts: int) -> None:
         """pixels: an I420 frame (planar writers), a grey matte, or RGB / RGBA."""
@@ -738,6 +739,9 @@ class VideoWriter:
         self.frames += 1
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         try:
             self.process.proc.stdin.close()
         except OSError:
@@ -772,6 +776,7 @@ class ImageSequenceWriter:
         (self.folder / SEQUENCE_MARK).write_text("image sequence written by portraitcli\n")
         self.pattern = pattern
         self.frames = 0
+        self.notes: list[str] = []
 
     def write(self, pixels: np.ndarray, pts: int) -> None:
         from portraitcli.media.frames import upright
