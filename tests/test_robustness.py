@@ -657,7 +657,7 @@ class Written(type(Path())):
 def read_and_process(worker, dest: Path, data: bytes) -> Written | None:
     """The photo path of a task: the written output (with the shape it must have), or None
     when the input was refused with InputError."""
-    from portraitcli.batch import task as process
+    from portraitcli.batch.task import run_photo
     from portraitcli.batch.plan import Task
     from portraitcli.media.photo import read_photo
 
@@ -670,7 +670,7 @@ def read_and_process(worker, dest: Path, data: bytes) -> Written | None:
     assert all("\n" not in note for note in photo.notes)
     dest.unlink(missing_ok=True)
     try:
-        process.run_photo(Task("fuzz.bin", str(dest), "photo"), worker, data=data)
+        run_photo(Task("fuzz.bin", str(dest), "photo"), worker, data=data)
     except InputError as exc:
         assert "\n" not in str(exc)
         assert not dest.exists()

@@ -52,11 +52,11 @@ class Worker:
         return tick
 
     def run(self, task: Task) -> Result:
-        from portraitcli.batch import task as process
+        from portraitcli.batch.task import run_task
 
         start = time.perf_counter()
         try:
-            outcome = process.run_task(task, self)
+            outcome = run_task(task, self)
         except (PortraitError, OSError, ValueError) as exc:
             outcome = exc
         return _result(task, outcome, time.perf_counter() - start)
@@ -65,12 +65,12 @@ class Worker:
         """Photo files together, the network batched (the GPU path: Batch.run)."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from portraitcli.batch import task as process
+        from portraitcli.batch.task import run_photo_batch
 
         if self._threads is None:
             self._threads = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="photo")
         start = time.perf_counter()
-        outcomes = process.run_photo_batch(tasks, self, self._threads)
+        outcomes = run_photo_batch(tasks, self, self._threads)
         seconds = (time.perf_counter() - start) / max(1, len(tasks))
         return [_result(task, outcome, seconds) for task, outcome in zip(tasks, outcomes)]
 

@@ -10,7 +10,8 @@ import math
 import cv2
 import numpy as np
 
-from portraitcli.media.frames import colour_pyramid, halve, peak, pyramid_of, row_bands
+from portraitcli.media.bands import row_bands
+from portraitcli.media.frames import colour_pyramid, halve, peak, pyramid_of
 
 # --------------------------------------------------------------------------- dtype helpers
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from portraitcli.media.frames import I420, colour_pyramid, peak, row_bands, upsample_rows
+from portraitcli.media.bands import row_bands, upsample_rows
+from portraitcli.media.frames import I420, colour_pyramid, peak
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def as_rgb_array(image) -> np.ndarray:
 class Profile:
     """How one kind of picture is matted."""
 
-    fit: Fit  # the refinement's working resolution and smoothing (matte.py)
+    fit: Fit  # the refinement's working resolution and smoothing (refine.py)
     mirrored: bool  # the network also sees the mirror image; the two maps are averaged
     focus: bool  # a second look at subjects that fill little of the picture (photo_alphas)
     sticky: bool  # the subjects kept in one frame stay kept in the next (subjects.py)

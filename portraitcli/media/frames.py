@@ -1,4 +1,7 @@
-"""I420: a video frame kept in the 8-bit 4:2:0 planes the decoder produced.
+"""The pixel containers the flow passes along, and their conversions: I420 (a video frame in
+its decoder's planes), Pyramid (a photo and its halvings), 8-bit and YUV conversions, rotation.
+
+I420: a video frame kept in the 8-bit 4:2:0 planes the decoder produced.
 
 Most video is yuv420p. Converting every frame to RGB and back costs two full-frame colour
 conversions in ffmpeg and twice the pipe traffic, and the effects that only need light and
@@ -139,45 +142,6 @@ def colour_pyramid(image) -> Pyramid:
 def shrink(image, width: int, height: int) -> np.ndarray:
     """Area downscale of an array or a Pyramid (reusing its halvings): see Pyramid.shrink."""
     return pyramid_of(image).shrink(width, height)
-
-
-# Pixels above which full-size float work goes in bands of rows (a 48 MP photo's float alpha
-# alone is 192 MB; each full-size float temporary would cost as much again). Below it, whole
-# images, as fast as before.
-BAND_ABOVE_PIXELS = 16_000_000
-BAND_PIXELS = 1_000_000  # pixels per band: a few MB of temporaries
-
-
-def row_bands(height: int, width: int):
-    """Slices of rows that split an image of this size into bands (one band when it is small)."""
-    if height * width <= BAND_ABOVE_PIXELS:
-        yield slice(0, height)
-        return
-    step = max(8, BAND_PIXELS // max(1, width))
-    for y0 in range(0, height, step):
-        yield slice(y0, min(height, y0 + step))
-
-
-def upsample_rows(small: np.ndarray, width: int, height: int, rows: slice) -> np.ndarray:
-    """Rows `rows` of cv2.resize(small, (width, height), INTER_LINEAR), computing only those:
-    the horizontal pass on the few source rows they need (OpenCV), the vertical blend here."""
-    if rows.start == 0 and rows.stop == height:
-        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
-    h_small = small.shape[0]
-    src = (np.arange(rows.start, rows.stop, dtype=np.float64) + 0.5) * (h_small / height) - 0.5
-    top = np.floor(src)
-    frac = (src - top).astype(np.float32)
-    frac[top < 0] = 0.0  # OpenCV clamps at the edges: the first and last rows are replicated
-    top = np.clip(top.astype(np.int64), 0, h_small - 1)
-    bottom = np.minimum(top + 1, h_small - 1)
-    first, last = int(top[0]), int(bottom[-1])
-    wide = cv2.resize(small[first:last + 1], (width, last - first + 1), interpolation=cv2.INTER_LINEAR)
-    weight = frac.reshape((-1,) + (1,) * (wide.ndim - 1))
-    upper, lower = wide[top - first], wide[bottom - first]
-    lower -= upper
-    lower *= weight
-    upper += lower
-    return upper
 
 
 def peak(dtype) -> float:
