@@ -239,7 +239,7 @@ class FrameFlow:
     workers: int = VIDEO_WORKERS  # frames refined and composited at once
     progress: bool = True  # a frame progress bar where the batch shows one
     needs_frames: bool = True  # an output without a frame is a failure
-    sink_notes: bool = True  # the sink's own notes (audio dropped, size padded) join the report's
+    sink_notes: bool = True  # a video file's: the sink's own notes (audio dropped, size padded) join the report's
 
 
 def frame_flow(task, worker) -> FrameFlow:
@@ -250,12 +250,12 @@ def frame_flow(task, worker) -> FrameFlow:
         # shown or recorded as it comes: flattened, the newest camera frame first; a recording
         # stopped before its first frame is no failure
         return FrameFlow(effect.output_channels(alpha_ok=False), _compositor(worker, False), live=True,
-                         drop_stale=True, workers=2, progress=False, needs_frames=False, sink_notes=False)
+                         drop_stale=True, workers=2, progress=False, needs_frames=False)
     if task.kind == "stdin":
         from portraitcli.media.video import ALPHA_CONTAINERS
 
         alpha_out = task.dest != "-" and effect.keeps_alpha and Path(task.dest).suffix.lower() in ALPHA_CONTAINERS
-        return FrameFlow(4 if alpha_out else 3, _compositor(worker, alpha_out), live=True, sink_notes=False)
+        return FrameFlow(4 if alpha_out else 3, _compositor(worker, alpha_out), live=True)
     notes = ["--crop is for photos: video frames kept whole"] if s.crop else []
     if is_sequence_task(task):
         # PNG frames hold whatever the effect makes, alpha included
@@ -301,7 +301,7 @@ def run_video_task(task, worker, stdin_head: bytes = b"") -> TaskOutcome:
                        preview=s.preview) as sink:
             stats = run_frames(source, sink, worker, flow)
         if task.kind != "video":
-            return TaskOutcome()
+            return TaskOutcome()  # a stream's or a camera's report: done, no notes or frame count
         if task.dest != "-":
             log.info("%s: %d frames at %.1f fps", task.source, stats.frames, stats.fps)
         notes = flow.notes + (sink.notes if flow.sink_notes else [])
