@@ -144,6 +144,8 @@ class V4L2LoopbackSink:
     def close(self) -> None:
         os.close(self.fd)
 
+    abort = close  # a virtual camera has nothing to take back
+
 
 class PreviewSink:
     """A window showing the result; closing it (or q / Esc) ends the stream."""
@@ -191,3 +193,5 @@ class PreviewSink:
             cv2.destroyWindow(self.title)
         elif self.backend == "tk":
             self.root.destroy()
+
+    abort = close
