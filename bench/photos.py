@@ -31,8 +31,6 @@ COMMANDS = {  # name -> (extra arguments, output format written)
     "cutout": ([], "PNG (RGBA)"),
 }
 FLOORS = {"floor-jpeg": "JPEG q95", "floor-png": "PNG (RGBA)"}
-# issue 35's targets, x the JPEG floor's time (printed, never asserted)
-TARGETS = {"blur": 2.5, "replace-bg": 3.0}
 
 
 # --------------------------------------------------------------------------- the floor (a child process)
@@ -103,13 +101,9 @@ def report_batches(seconds: dict[str, list[float]], count: int, jobs: int, size:
         fmt = FLOORS.get(variant) or COMMANDS[variant][1]
         # paired ratio: each run against the JPEG floor of the same repeat, then the median
         ratio = common.median([t / f for t, f in zip(runs, floor)])
-        target = ""
-        if variant in TARGETS:
-            target = f"<= {TARGETS[variant]} (issue 35)"
-        rows.append([variant, fmt, count / common.median(runs), common.median(runs), common.spread(runs), ratio,
-                     target])
+        rows.append([variant, fmt, count / common.median(runs), common.median(runs), common.spread(runs), ratio])
     common.print_table(
-        ["variant", "writes", "images/s", "median s", "s range", "x floor-jpeg time", "target"], rows,
+        ["variant", "writes", "images/s", "median s", "s range", "x floor-jpeg time"], rows,
         title=f"Batch of {count} photos of {size}, --jobs {jobs} (floor: Pillow decode+encode, {jobs} processes)")
 
 

@@ -245,7 +245,6 @@ def main() -> None:
     for s in strengths:
         ratio = vs_base(s, "flicker", lambda a, b: a / b)
         d_iou = vs_base(s, "iou", lambda a, b: a - b)
-        still = vs_base(s, "flicker_still", lambda a, b: a / b)
         rows.append([f"{s:g}" + (" (per frame)" if s == 0 else ""), f"{common.median(stat(s, 'flicker')):.4f}",
                      f"{ratio:.3f}", f"{common.median(stat(s, 'flicker_still')):.4f}",
                      f"{vs_base(s, 'flicker_still', lambda a, b: a / b):.3f}",

@@ -36,7 +36,7 @@ VALIDATION_SETS = (
     ("pennfudan/val", "pennfudan", {}),
     ("web/val", "web", {}),
 )
-# the rule for making int8 the default (issue 35): within this of fp32 on every set, both figures
+# the rule for making int8 the default: within this of fp32 on every set, both figures
 MAX_LOSS = 0.002
 
 
