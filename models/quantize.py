@@ -26,16 +26,8 @@ from portraitcli.matting.model import BUNDLED_INT8, BUNDLED_MODEL, INT8_SOURCE_K
 
 # labelled sets with a validation list: the calibration photos come from the rest of each
 CALIBRATION_SETS = ("ccp", "picsart", "pennfudan", "viton")
-# every validation set the table covers: (name, set folder, evaluate() keyword arguments)
-VALIDATION_SETS = (
-    ("ccp/val", "ccp", {}),
-    ("ccp/val crops", "ccp", {"crops": True}),
-    ("ccp/val zoom 1.6", "ccp", {"zoom": 1.6}),
-    ("ccp/val inset 0.5", "ccp", {"inset_scale": 0.5}),
-    ("picsart/val", "picsart", {}),
-    ("pennfudan/val", "pennfudan", {}),
-    ("web/val", "web", {}),
-)
+# every validation set the table covers: models.evaluate's, and ccp zoomed in 1.6x
+VALIDATION_SETS = ("ccp", "ccp-crops", "ccp-zoom1.6", "ccp-inset", "picsart", "pennfudan", "web")
 # the rule for making int8 the default: within this of fp32 on every set, both figures
 MAX_LOSS = 0.002
 
@@ -130,29 +122,32 @@ def quantize(fp32_path: Path = BUNDLED_MODEL, out_path: Path = BUNDLED_INT8, cou
 
 
 def compare(fp32_path: Path = BUNDLED_MODEL, int8_path: Path = BUNDLED_INT8, data: Path = DATA) -> bool:
-    """Both models on every validation set through models.evaluate, in one run: prints the
-    table and whether int8 may be the default (every IoU and BF1 within MAX_LOSS of fp32)."""
-    from models.evaluate import evaluate
+    """Both models on every validation set through models.evaluate (the CLI's photo path), in
+    one run: prints the table and whether int8 may be the default (every IoU and BF1 within
+    MAX_LOSS of fp32)."""
+    from models.evaluate import Contender, evaluate
+    from portraitcli.matting.segmenter import Segmenter
 
-    print(f"{'set':<20}{'photos':>7}{'IoU fp32':>10}{'IoU int8':>10}{'BF1 fp32':>10}{'BF1 int8':>10}"
-          f"{'ms fp32':>9}{'ms int8':>9}")
-    ok = True
-    for name, folder, kwargs in VALIDATION_SETS:
-        root = data / folder
-        if not (root / "val.txt").is_file():
-            print(f"{name:<20} missing ({root / 'val.txt'})")
-            ok = False
-            continue
-        ids = (root / "val.txt").read_text().split()
-        scores = {}
-        for label, path in (("fp32", fp32_path), ("int8", int8_path)):
-            scores[label] = evaluate(root / "images", root / "masks", ids, [], model=str(path), **kwargs)["portraitcli"]
-        f, q = scores["fp32"], scores["int8"]
+    models = []
+    for label, path in (("fp32", fp32_path), ("int8", int8_path)):
+        segmenter = Segmenter(str(path), device="cpu", threads=1)
+        models.append(Contender(label, segmenter.matte, segmenter.model.predict))
+    sets = [name for name in VALIDATION_SETS if (data / name.split("-")[0] / "val.txt").is_file()]
+    missing = sorted(set(VALIDATION_SETS) - set(sets))
+    results = evaluate(sets, models, data)
+    print(f"{'set':<14}{'photos':>7}{'IoU fp32':>10}{'IoU int8':>10}{'BF1 fp32':>10}{'BF1 int8':>10}")
+    ok = not missing
+    for name, result in results["sets"].items():
+        f, q = result["scores"]["fp32"], result["scores"]["int8"]
         within = f["iou"] - q["iou"] <= MAX_LOSS and f["boundary_f1"] - q["boundary_f1"] <= MAX_LOSS
         ok &= within
-        print(f"{name:<20}{f['photos']:>7}{f['iou']:>10.4f}{q['iou']:>10.4f}{f['boundary_f1']:>10.4f}"
-              f"{q['boundary_f1']:>10.4f}{f['ms_per_inference_1_thread']:>9.2f}{q['ms_per_inference_1_thread']:>9.2f}"
-              f"  {'ok' if within else 'LOSS > ' + str(MAX_LOSS)}", flush=True)
+        print(f"{name:<14}{result['photos']:>7}{f['iou']:>10.4f}{q['iou']:>10.4f}{f['boundary_f1']:>10.4f}"
+              f"{q['boundary_f1']:>10.4f}  {'ok' if within else 'LOSS > ' + str(MAX_LOSS)}")
+    for name in missing:
+        print(f"{name:<14} missing (no val.txt under {data})")
+    figures = results["models"]
+    print(f"ms per inference, 1 thread: fp32 {figures['fp32']['ms_per_inference_1_thread']:.2f}, "
+          f"int8 {figures['int8']['ms_per_inference_1_thread']:.2f}")
     print(f"\nint8 {'may' if ok else 'may NOT'} be the default: every IoU and boundary F1 within {MAX_LOSS} of fp32: "
           f"{'yes' if ok else 'no'}")
     return ok
