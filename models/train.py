@@ -178,6 +178,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="main", help="run name under models/runs/ (resumed if it exists)")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--arch", default="lean", help="network layout, a name in models.net.ARCHES")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="data worker processes")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (same code, same sample stream)")
@@ -200,7 +201,7 @@ def main(argv=None):
             f.write(line + "\n")
 
     device = torch.device(args.device)
-    model = PortraitUNet().to(device, memory_format=torch.channels_last)
+    model = PortraitUNet(args.arch).to(device, memory_format=torch.channels_last)
     optimizer = new_optimizer(model)
     phase_index, step, ema, trained_seconds = 0, 0, None, 0.0
     if ckpt_path.exists():
@@ -210,12 +211,14 @@ def main(argv=None):
         ema = state["ema"]
         phase_index, step, trained_seconds = state["phase"], state["step"], state.get("seconds", 0.0)
         torch.set_rng_state(state["torch_rng"])
-        if state["seed"] != args.seed or state["scale"] != args.scale:
-            raise SystemExit(f"{ckpt_path}: this run was started with --seed {state['seed']} --scale {state['scale']}")
+        started = (state["seed"], state["scale"], state.get("arch", "lean"))
+        if started != (args.seed, args.scale, args.arch):
+            raise SystemExit(f"{ckpt_path}: this run was started with --seed {started[0]} --scale {started[1]} "
+                             f"--arch {started[2]}")
         log(f"resumed at phase {phase_index} step {step} ({trained_seconds / 3600:.2f} h trained)")
     else:
         log(f"new run: {count_parameters(model)} parameters, seed {args.seed}, scale {args.scale}, "
-            f"device {args.device}")
+            f"arch {args.arch}, device {args.device}")
     if ema is None:
         ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
@@ -225,7 +228,7 @@ def main(argv=None):
     def save(phase_i, step_i):
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "phase": phase_i,
-                    "step": step_i, "torch_rng": torch.get_rng_state(), "seed": args.seed, "scale": args.scale,
+                    "step": step_i, "torch_rng": torch.get_rng_state(), "seed": args.seed, "scale": args.scale, "arch": args.arch,
                     "ema": ema, "seconds": trained_seconds}, tmp)
         os.replace(tmp, ckpt_path)
 
@@ -272,7 +275,7 @@ def main(argv=None):
         save(phase_i + 1, 0) if phase_i + 1 < len(RECIPE.phases) else save(phase_i, step)
         torch.save(model.state_dict(), run_dir / f"{phase.name}.pt")
         torch.save(ema, run_dir / f"{phase.name}_ema.pt")
-        averaged = PortraitUNet().to(device)
+        averaged = PortraitUNet(args.arch).to(device)
         averaged.load_state_dict(ema)
         scores = ", ".join(f"{name} {quick_val_iou(model, pairs):.4f} / {quick_val_iou(averaged, pairs):.4f}"
                            for name, pairs in quick_val.items())
