@@ -100,9 +100,6 @@ class _AfterWarmup:
         self.writer.write(pixels, pts + self.lead)
         self.frames += 1
 
-    def close(self) -> None:
-        self.writer.close()
-
 
 def run_piece(task, piece: Piece, worker) -> int:
     """Process one piece of task's video into piece.path; returns the frames written."""

@@ -266,7 +266,8 @@ def frame_flow(task, worker) -> FrameFlow:
 
 def run_frames(source, sink, worker, flow: FrameFlow):
     """The one frame loop: every frame of source through the matte and the compositor to sink,
-    on the threaded pipeline (portraitcli/pipeline.py); the sink closed when all are written."""
+    on the threaded pipeline (portraitcli/pipeline.py). The caller's `with open_sink(...)` closes
+    the sink (or aborts it when this raises)."""
     from portraitcli.pipeline import run_video
 
     tick = worker.frame_progress(len(source.info.timestamps or []), source.name) if flow.progress else None
@@ -276,7 +277,6 @@ def run_frames(source, sink, worker, flow: FrameFlow):
     finally:
         if tick is not None:
             tick.close()
-    sink.close()
     if flow.needs_frames and stats.frames == 0:
         raise InputError(f"{source.name}: no video frames decoded")
     return stats
