@@ -125,7 +125,7 @@ def median_ms(fn, arg, repeats: int = 30) -> float:
 def portrait_crop(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic head-and-shoulders crop: from just above the head to ~38% of the body."""
     ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max(), xs.min(), xs.max()
+    y0, y1 = ys.min(), ys.max()
     height = y1 - y0
     crop_h = int(height * 0.38)
     top = max(0, y0 - int(crop_h * 0.08))
