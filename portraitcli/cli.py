@@ -6,7 +6,6 @@ top, so `portraitcli --help` stays instant.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import sys

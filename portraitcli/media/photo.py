@@ -407,7 +407,6 @@ def encode_photo(pixels: np.ndarray, fmt: str, meta: Photo | None = None, qualit
     """Encode RGB/RGBA/single-channel pixels (uint8 or uint16) with the source's metadata; into
     the binary file `out` as it is made where one is given (then b"" is returned)."""
     import cv2
-    from PIL import Image
 
     meta = meta or Photo(pixels)
     if meta.icc and _icc_colour_space(meta.icc) != ("GRAY" if pixels.ndim == 2 else "RGB "):
