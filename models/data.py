@@ -521,9 +521,90 @@ class SampleMaker:
         canvas, target = self._paste(canvas, target, person.rgba, m)
         return np.clip(canvas, 0, 255).astype(np.uint8), target
 
+    # ------------------------------------------------------------ distractors
+    # Pasted people stand on a small set of background photos, so a net can learn "any texture
+    # that is not one of those backgrounds is a person" and then takes posters, racks, poles and
+    # cups in real photos for people. Things pasted from other photos' person-free parts, in
+    # front of and behind the people, take that shortcut away.
+
+    def _distractor_texture(self, rng) -> tuple[np.ndarray, np.ndarray]:
+        """A size x size crop of a real photo's person-free part (or of a background photo),
+        with the map of where it holds no person."""
+        pick = rng.random()
+        if pick < 0.25:
+            return self.background(rng), np.ones((self.size, self.size), np.float32)
+        pool = self.c.ccp if pick < 0.45 else self.c.picsart if pick < 0.6 else \
+            self.c.scenes if pick < 0.8 else self.c.teacher_labelled
+        item = pool[rng.integers(len(pool))]
+        h, w = item.mask.shape
+        crop_h = h * rng.uniform(0.2, 0.7)
+        crop_w = min(crop_h * random_aspect(rng), w)
+        cx, cy = rng.uniform(crop_w / 2, w - crop_w / 2), rng.uniform(crop_h / 2, h - crop_h / 2)
+        m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 10), rng.random() < 0.5)
+        out = self._framed(rng, item, m)
+        free = (out[1] < 0.1).astype(np.float32)
+        if len(out) > 2:
+            free *= out[2]
+        return out[0], free
+
+    def _distractor_shape(self, rng) -> np.ndarray:
+        """A pole (with a sign or flag on it, sometimes), a panel (poster, rack, window), or a
+        blob (cup, bag, plant, chair), from small to filling the frame."""
+        s = self.size
+        shape = np.zeros((s, s), np.uint8)
+        kind = rng.choice(["pole", "panel", "blob", "blob"])
+        if kind == "pole":
+            x, width = rng.uniform(0.05, 0.95) * s, max(2.0, rng.uniform(0.015, 0.07) * s)
+            top, tilt = rng.uniform(-0.2, 0.6) * s, rng.normal(0, 0.04) * s
+            quad = [(x - width / 2, top), (x + width / 2, top), (x + width / 2 + tilt, s * 1.1),
+                    (x - width / 2 + tilt, s * 1.1)]
+            cv2.fillPoly(shape, [np.round(np.array(quad)).astype(np.int32)], 255)
+            if rng.random() < 0.5:  # a sign or a flag on one side near the top
+                fw, fh = rng.uniform(0.08, 0.3) * s, rng.uniform(0.06, 0.22) * s
+                side = 1 if rng.random() < 0.5 else -1
+                x0 = x + side * width / 2
+                cv2.rectangle(shape, (int(x0), int(top)), (int(x0 + side * fw), int(top + fh)), 255, -1)
+        elif kind == "panel":
+            w, h = rng.uniform(0.12, 0.6, 2) * s
+            rect = ((rng.uniform(0, 1) * s, rng.uniform(0, 1) * s), (w, h), rng.normal(0, 8))
+            cv2.fillPoly(shape, [np.round(cv2.boxPoints(rect)).astype(np.int32)], 255)
+        else:
+            centre = rng.uniform(0.1, 0.9, 2) * s
+            radius = s * (rng.uniform(0.25, 0.5) if rng.random() < 0.3 else rng.uniform(0.05, 0.25))
+            if rng.random() < 0.5:
+                axes = (int(radius), int(radius * rng.uniform(0.5, 1.6)))
+                cv2.ellipse(shape, (int(centre[0]), int(centre[1])), axes, rng.uniform(0, 180), 0, 360, 255, -1)
+            else:
+                angles = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(5, 10))))
+                radii = radius * rng.uniform(0.6, 1.2, len(angles))
+                pts = centre + np.stack([np.cos(angles) * radii, np.sin(angles) * radii], axis=1)
+                cv2.fillPoly(shape, [np.round(pts).astype(np.int32)], 255)
+        return soften(shape.astype(np.float32) / 255.0, rng)
+
+    def clutter(self, rng):
+        """A scene (pasted people, a labelled photo, or no person) with 1-4 things from other
+        photos pasted in front of and behind its people; a thing in front hides the person."""
+        base = rng.choice(["group", "small_people", "cutout", "person_on_background", "negative",
+                           "ccp_full", "picsart", "street_scene"], p=[0.2, 0.15, 0.1, 0.15, 0.15, 0.1, 0.1, 0.05])
+        out = getattr(self, base)(rng)
+        img, target = out[0].astype(np.float32), out[1]
+        valid = out[2] if len(out) > 2 else None
+        for _ in range(int(rng.choice([1, 1, 2, 2, 3, 4]))):
+            texture, free = self._distractor_texture(rng)
+            alpha = self._distractor_shape(rng) * free
+            if rng.random() < 0.5:
+                alpha = alpha * (1 - target)  # behind the people
+            texture = texture.astype(np.float32) * rng.uniform(0.7, 1.3)
+            img = texture * alpha[:, :, None] + img * (1 - alpha[:, :, None])
+            target = target * (1 - alpha)
+            if valid is not None:  # a pasted thing is known not to be a person
+                valid = np.maximum(valid, (alpha > 0.5).astype(np.uint8))
+        img = np.clip(img, 0, 255).astype(np.uint8)
+        return (img, target) if valid is None else (img, target, valid)
+
 
 SAMPLE_KINDS = ("ccp_full", "ccp_portrait", "ccp_torso", "picsart", "picsart_close", "teacher_labelled",
-                "street_scene", "negative", "group", "small_people", "person_on_background", "cutout")
+                "street_scene", "negative", "group", "small_people", "person_on_background", "cutout", "clutter")
 
 
 def soften(alpha: np.ndarray, rng) -> np.ndarray:

@@ -27,8 +27,8 @@ def plain_warp(img, m, size, border=cv2.BORDER_REFLECT101):
     return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
 
 
-def corpus_of(people=(), backgrounds=(), ccp=(), picsart=(), scenes=(), teacher_labelled=()):
-    return Corpus(ccp=list(ccp), picsart=list(picsart), scenes=list(scenes), viton=[],
+def corpus_of(people=(), backgrounds=(), ccp=(), picsart=(), scenes=(), teacher_labelled=(), viton=()):
+    return Corpus(ccp=list(ccp), picsart=list(picsart), scenes=list(scenes), viton=list(viton),
                   teacher_labelled=list(teacher_labelled), people=list(people), backgrounds=list(backgrounds))
 
 
@@ -215,3 +215,31 @@ def test_close_portrait_framings_fill_the_frame_with_the_person():
     close = [maker.picsart_close(np.random.default_rng([2, i]))[1].mean() for i in range(20)]
     taken = [maker.picsart(np.random.default_rng([2, i]))[1].mean() for i in range(20)]
     assert np.median(close) > np.median(taken) + 0.1
+
+
+def test_clutter_pastes_things_that_are_not_people_and_hides_people_behind_them():
+    """clutter: things cut from other photos' person-free parts (green here) stand in front of and
+    behind the people (red pasted people, magenta photographed ones): every visible person pixel is
+    labelled person, and a thing in front takes the label away from what it hides."""
+    img, mask, box = _standing_person(400, 300)
+    img[mask == 0] = (0, 160, 0)
+    img[mask > 0] = (220, 0, 220)
+    photo = Labelled(img, mask, None, box)
+    scene = Labelled(img, mask, np.ones_like(mask), box)
+    grey = np.full((300, 400, 3), 128, np.uint8)
+    maker = SampleMaker(corpus_of(people=[_whole_person_cutout()], backgrounds=[grey], ccp=[photo],
+                                  picsart=[photo], scenes=[scene], teacher_labelled=[photo], viton=[photo]),
+                        256, {"clutter": 1.0}, seed=3)
+    with_things = 0
+    for index in range(24):
+        out = maker.clutter(np.random.default_rng([3, index]))
+        picture, target = out[0].astype(int), out[1]
+        person_coloured = picture[:, :, 0] - picture[:, :, 1] > 60
+        if person_coloured.any():  # a person-free scene has neither
+            assert (target[person_coloured] > 0.5).mean() > 0.97
+            reddish = picture[:, :, 0] - picture[:, :, 1] > 20  # a soft edge mixes in the thing's colour
+            assert reddish[target > 0.75].mean() > 0.97
+        else:
+            assert target.max() < 0.5
+        with_things += (picture[:, :, 1] - picture[:, :, 0] > 60).mean() > 0.01
+    assert with_things >= 16
