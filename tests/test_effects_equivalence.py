@@ -1,5 +1,7 @@
 """The faster compositors give the pixels the code before them gave (tests/reference_effects.py),
-within stated tolerances, on a real photo: scikit-image's astronaut, upscaled with sensor noise."""
+within stated tolerances, on a real photo: scikit-image's astronaut, upscaled with sensor noise.
+The mattes come from the bundled model's stored probability maps (tests/stored_mattes.py), refined
+live: these tests are about the compositors, and a new model must not move their tolerances."""
 from __future__ import annotations
 
 import cv2
@@ -7,17 +9,12 @@ import numpy as np
 import pytest
 
 from portraitcli import Segmenter, effects
+from portraitcli.matting.refine import VIDEO_FIT, full_resolution
+from portraitcli.matting.segmenter import photo_alpha
 from portraitcli.media.frames import Pyramid
 
 from . import reference_effects as reference
-
-
-def noisy_portrait(rgb: np.ndarray, width: int, height: int, seed: int = 0) -> np.ndarray:
-    """The 4:3 top of the portrait (face and shoulders) upscaled to width x height, with noise."""
-    top = rgb[: rgb.shape[1] * 3 // 4]
-    big = cv2.resize(top, (width, height), interpolation=cv2.INTER_CUBIC)
-    noise = np.random.default_rng(seed).normal(0, 3, big.shape)
-    return np.clip(big + noise, 0, 255).astype(np.uint8)
+from .stored_mattes import noisy_portrait, portrait_on_coffee, stored_probability
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +23,10 @@ def segmenter():
 
 
 @pytest.fixture(scope="module")
-def photo_12mp(astronaut_rgb, segmenter):
+def photo_12mp(astronaut_rgb):
     rgb = noisy_portrait(astronaut_rgb, 4000, 3000)
-    return rgb, segmenter.matte(Pyramid(rgb))
+    prob = stored_probability("portrait_12mp")
+    return rgb, photo_alpha(Pyramid(rgb), lambda _: prob, focus=False)
 
 
 def level_differences(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -92,20 +90,16 @@ def test_cutout_12mp_matches_previous_code(photo_12mp):
 
 
 @pytest.mark.parametrize("bokeh", [False, True])
-def test_video_blur_1080p_matches_previous_code(astronaut_rgb, segmenter, monkeypatch, bokeh):
+def test_video_blur_1080p_matches_previous_code(astronaut_rgb, monkeypatch, bokeh):
     """A 1080p I420 frame (the portrait on a photo backdrop): the background blurred at
     240x135 instead of 480x270 stays within mean 0.3 of a level of the old output, 99.9% within
     2 levels, none more than 12; bokeh is unchanged."""
-    from skimage import data
-
     from portraitcli.media.frames import I420
 
     width, height = 1920, 1080
-    frame = cv2.resize(data.coffee(), (width, height), interpolation=cv2.INTER_LINEAR)
-    frame[:, 400:400 + height] = cv2.resize(astronaut_rgb, (height, height), interpolation=cv2.INTER_LINEAR)
+    frame = portrait_on_coffee(astronaut_rgb, width, height)
     i420 = I420(cv2.cvtColor(frame, cv2.COLOR_RGB2YUV_I420), width, height)
-    alpha = segmenter.matte(i420.to_rgb(), video=True)
-    segmenter.reset()
+    alpha = full_resolution(stored_probability("portrait_on_coffee_1080p"), i420, True, VIDEO_FIT)
     now = effects.blur_background_i420(i420, alpha, 0.5, bokeh).buffer
     monkeypatch.setattr(effects, "_blur_factor", reference.blur_factor)
     before = effects.blur_background_i420(i420, alpha, 0.5, bokeh).buffer
