@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.data import (Corpus, Labelled, Person, Pyramids, SampleMaker, boundary_band, crop_affine,
-                         incomplete_label_valid, person_bbox, warp_antialiased)
+                         incomplete_label_valid, warp_antialiased)
 from portraitcli.matting.segmenter import Segmenter
 
 SIZE = 256
