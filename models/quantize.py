@@ -125,14 +125,14 @@ def compare(fp32_path: Path = BUNDLED_MODEL, int8_path: Path = BUNDLED_INT8, dat
     """Both models on every validation set through models.evaluate (the CLI's photo path), in
     one run: prints the table and whether int8 may be the default (every IoU and BF1 within
     MAX_LOSS of fp32)."""
-    from models.evaluate import Contender, evaluate
-    from portraitcli.matting.segmenter import Segmenter
+    import dataclasses
 
-    models = []
-    for label, path in (("fp32", fp32_path), ("int8", int8_path)):
-        segmenter = Segmenter(str(path), device="cpu", threads=1)
-        models.append(Contender(label, segmenter.matte, segmenter.model.predict))
-    sets = [name for name in VALIDATION_SETS if (data / name.split("-")[0] / "val.txt").is_file()]
+    from models.evaluate import ValidationSet, contenders, evaluate
+
+    # each model exactly as models.evaluate runs ours, under its own label
+    models = [dataclasses.replace(contenders(str(path))[0], name=label)
+              for label, path in (("fp32", fp32_path), ("int8", int8_path))]
+    sets = [name for name in VALIDATION_SETS if (data / ValidationSet.parse(name).folder / "val.txt").is_file()]
     missing = sorted(set(VALIDATION_SETS) - set(sets))
     results = evaluate(sets, models, data)
     print(f"{'set':<14}{'photos':>7}{'IoU fp32':>10}{'IoU int8':>10}{'BF1 fp32':>10}{'BF1 int8':>10}")

@@ -230,8 +230,8 @@ def main(argv=None):
     def save(phase_i, step_i):
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "phase": phase_i,
-                    "step": step_i, "torch_rng": torch.get_rng_state(), "seed": args.seed, "scale": args.scale, "arch": args.arch,
-                    "ema": ema, "seconds": trained_seconds}, tmp)
+                    "step": step_i, "torch_rng": torch.get_rng_state(), "seed": args.seed, "scale": args.scale,
+                    "arch": args.arch, "ema": ema, "seconds": trained_seconds}, tmp)
         os.replace(tmp, ckpt_path)
 
     stop = []  # SIGTERM or Ctrl-C: finish the step, save, and exit; re-running resumes there
