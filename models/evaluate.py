@@ -10,7 +10,9 @@ Every photo goes through `portraitcli segment`'s photo path with its defaults (S
 the network's output averaged with its mirror image's, bystanders faded out, a second look at
 small subjects, full-resolution refinement); the peer's probability goes through the same steps
 (segmenter.photo_alpha). Each photo is scored at its own resolution: IoU of alpha > 0.5,
-boundary F1 (boundaries matched within 0.75% of the diagonal, as in the DAVIS benchmark) and MAE.
+boundary F1 (boundaries matched within 0.75% of the diagonal, as in the DAVIS benchmark), MAE,
+and "stray": the share of the background farther than 2% of the diagonal from every person that
+is taken for person (posters, racks, flags: mistakes that boundary quality does not explain).
 
 A set is named FOLDER[-FRAMING]: FOLDER is a folder of the data (models.data.DATA, normally
 ../shared/data) with images/, masks/ (0/255 PNG, same stem) and val.txt; FRAMING is `crops`
@@ -78,8 +80,21 @@ def mae(alpha: np.ndarray, truth: np.ndarray) -> float:
     return float(np.abs(alpha - truth.astype(np.float32)).mean())
 
 
+def stray(alpha: np.ndarray, truth: np.ndarray) -> float:
+    """Share of the background farther than 2% of the diagonal from every person that is taken for
+    person: things and scenery mistaken for people, apart from how well the edges fit."""
+    reach = max(1, int(round(0.02 * np.hypot(*truth.shape))))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    far = cv2.dilate(truth.astype(np.uint8), kernel) == 0
+    return float((far & (alpha > 0.5)).sum() / far.sum()) if far.any() else 0.0
+
+
+SCORES = ("iou", "boundary_f1", "mae", "stray")
+
+
 def photo_scores(alpha: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    return {"iou": iou(alpha, truth), "boundary_f1": boundary_f1(alpha, truth), "mae": mae(alpha, truth)}
+    return {"iou": iou(alpha, truth), "boundary_f1": boundary_f1(alpha, truth), "mae": mae(alpha, truth),
+            "stray": stray(alpha, truth)}
 
 
 def checkerboard_energy(prob: np.ndarray) -> float:
@@ -280,7 +295,7 @@ def score_set(vset: ValidationSet, models: list[Contender], data: Path = DATA, l
     for photo_id, image, truth in vset.photos(data, limit):
         per_photo[photo_id] = {m.name: photo_scores(m.alpha(image), truth) for m in models}
     means = {m.name: {key: round(float(np.mean([p[m.name][key] for p in per_photo.values()])), 4)
-                      for key in ("iou", "boundary_f1", "mae")} for m in models}
+                      for key in SCORES} for m in models}
     rounded = {i: {name: {k: round(v, 4) for k, v in s.items()} for name, s in p.items()}
                for i, p in per_photo.items()}
     return {"what": vset.what, "photos": len(per_photo), "scores": means, "per_photo": rounded}
@@ -310,7 +325,7 @@ def evaluate(set_names, models: list[Contender], data: Path = DATA, limit: int |
             progress(f"{vset.name}: {results['sets'][vset.name]['photos']} photos, {time.perf_counter() - t:.0f} s")
     results["mean"] = {m.name: {key: round(float(np.mean([s["scores"][m.name][key]
                                                           for s in results["sets"].values()])), 4)
-                                for key in ("iou", "boundary_f1")} for m in models}
+                                for key in ("iou", "boundary_f1", "stray")} for m in models}
     results["seconds"] = round(time.perf_counter() - started, 1)
     _, sample, _ = next(sets[0].photos(data, 1))
     results["models"] = model_figures(models, sample)
@@ -321,13 +336,14 @@ def evaluate(set_names, models: list[Contender], data: Path = DATA, limit: int |
 
 
 def markdown_table(results: dict) -> str:
-    """A row per set (IoU / boundary F1 of ours, of the peer, and ours minus the peer's), then
-    the mean over the sets."""
+    """A row per set (IoU / boundary F1 of ours, of the peer, and ours minus the peer's; the
+    background taken for person far from people), then the mean over the sets."""
     names = list(results["mean"])
     peer = names[1] if len(names) > 1 else None
     header = ["set", "photos", "ours IoU / BF1"]
     if peer:
         header += [f"{peer} IoU / BF1", "difference IoU / BF1"]
+    header.append("stray %" + (" ours / peer" if peer else ""))
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def cells(scores: dict) -> list[str]:
@@ -336,6 +352,7 @@ def markdown_table(results: dict) -> str:
             row.append(f"{scores[peer]['iou']:.4f} / {scores[peer]['boundary_f1']:.4f}")
             row.append(f"{scores[OURS]['iou'] - scores[peer]['iou']:+.4f} / "
                        f"{scores[OURS]['boundary_f1'] - scores[peer]['boundary_f1']:+.4f}")
+        row.append(" / ".join(f"{100 * scores[name]['stray']:.1f}" for name in names[:2]))
         return row
 
     for name, s in results["sets"].items():

@@ -64,7 +64,8 @@ def test_every_default_set_in_one_table_with_json_and_worst_overlays(tmp_path, c
 @needs_data
 def test_perfect_prediction_scores_one_and_compare_prints_the_deltas(tmp_path):
     """A model that answers each photo with its own truth scores 1 everywhere, one that sees
-    nobody 0; --compare of the two shows the gap on every set."""
+    nobody 0, one that sees a person everywhere takes all the far background (stray 1); --compare
+    of the first two shows the gap on every set."""
     truths = {}
     for name in ev.DEFAULT_SETS:
         for _, image, truth in ev.ValidationSet.parse(name).photos(limit=2):
@@ -75,11 +76,14 @@ def test_perfect_prediction_scores_one_and_compare_prints_the_deltas(tmp_path):
 
     oracle = ev.Contender(ev.OURS, lambda image: truths[image.tobytes()].astype(np.float32), blank)
     nobody = ev.Contender("nobody", lambda image: np.zeros(image.shape[:2], np.float32), blank)
-    results = ev.evaluate(ev.DEFAULT_SETS, [oracle, nobody], limit=2)
+    everyone = ev.Contender("everyone", lambda image: np.ones(image.shape[:2], np.float32), blank)
+    results = ev.evaluate(ev.DEFAULT_SETS, [oracle, nobody, everyone], limit=2)
     for s in results["sets"].values():
-        assert s["scores"][ev.OURS] == {"iou": 1.0, "boundary_f1": 1.0, "mae": 0.0}
+        assert s["scores"][ev.OURS] == {"iou": 1.0, "boundary_f1": 1.0, "mae": 0.0, "stray": 0.0}
         assert s["scores"]["nobody"]["iou"] == 0.0 and s["scores"]["nobody"]["mae"] > 0
-    assert "| +1.0000 / +1.0000 |" in ev.markdown_table(results).splitlines()[-1]  # the mean row
+        assert s["scores"]["nobody"]["stray"] == 0.0 and s["scores"]["everyone"]["stray"] == 1.0
+        assert 0 < s["scores"]["everyone"]["iou"] < 1
+    assert "| +1.0000 / +1.0000 | 0.0 / 0.0 |" in ev.markdown_table(results).splitlines()[-1]  # the mean row
     run = tmp_path / "run.json"
     run.write_text(json.dumps(results))
     ahead = ev.compare(str(run), f"{run}:nobody")
@@ -101,3 +105,16 @@ def test_ours_is_scored_on_exactly_what_portraitcli_segment_writes(tmp_path):
     assert alpha.shape == written.shape == truth.shape  # scored at the photo's own resolution
     assert np.abs(alpha - written).max() <= 1 / 255 + 1e-6
     assert ev.iou(alpha, truth) == pytest.approx(ev.iou(written, truth), abs=2e-3)
+
+
+def test_stray_counts_things_far_from_people_not_loose_edges():
+    truth = np.zeros((400, 600), bool)
+    truth[100:300, 200:300] = True
+    loose = truth.astype(np.float32)
+    loose[95:305, 195:305] = 1.0  # 5 px over the edge: an edge error, not a stray thing
+    assert ev.stray(loose, truth) == 0.0
+    assert ev.iou(loose, truth) < 1.0
+    poster = loose.copy()
+    poster[20:120, 450:550] = 1.0  # 100 x 100 px taken for person, 150 px from the person
+    far_background = 400 * 600 - 200 * 100 - 2 * (200 + 100) * 14 - 4 * 14 * 14  # about: 2% of the diagonal is 14 px
+    assert ev.stray(poster, truth) == pytest.approx(100 * 100 / far_background, rel=0.02)
