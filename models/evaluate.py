@@ -446,7 +446,7 @@ def load_run(spec: str) -> tuple[str, dict]:
 
 def compare(candidate: str, baseline: str) -> str:
     """Per-set IoU and boundary F1 of two runs and their differences (candidate minus baseline),
-    the mean over the sets both scored, and where the candidate is behind."""
+    the mean over the sets both scored, and where the candidate is behind (stray included)."""
     a_label, a = load_run(candidate)
     b_label, b = load_run(baseline)
     common = [name for name in a if name in b]
@@ -462,12 +462,14 @@ def compare(candidate: str, baseline: str) -> str:
         else:
             x, y, label = a[name], b[name], f"`{name}`"
             behind += [f"{name} {short}" for k, short in (("iou", "IoU"), ("boundary_f1", "BF1")) if x[k] < y[k]]
+            if x.get("stray", 0.0) > y.get("stray", 0.0):  # runs saved before stray was scored have none
+                behind.append(f"{name} stray ({100 * x['stray']:.1f}% against {100 * y['stray']:.1f}%)")
         lines.append(f"| {label} | {x['iou']:.4f} / {x['boundary_f1']:.4f} | {y['iou']:.4f} / {y['boundary_f1']:.4f}"
                      f" | {x['iou'] - y['iou']:+.4f} / {x['boundary_f1'] - y['boundary_f1']:+.4f} |")
     only = sorted(set(a) ^ set(b))
     lines.append("")
     lines.append(f"{a_label} behind {b_label} on: {', '.join(behind)}" if behind
-                 else f"{a_label} at least {b_label} on every set, IoU and boundary F1")
+                 else f"{a_label} at least {b_label} on every set, IoU and boundary F1, and no more stray")
     if only:
         lines.append(f"scored in one run only: {', '.join(only)}")
     uneven = [f"{name} ({a[name]['photos']} against {b[name]['photos']})" for name in common

@@ -91,6 +91,8 @@ def test_perfect_prediction_scores_one_and_compare_prints_the_deltas(tmp_path):
     assert "at least run:nobody on every set" in ahead
     behind = ev.compare(f"{run}:nobody", str(run))
     assert all(f"{name} IoU" in behind for name in ev.DEFAULT_SETS)
+    assert all(f"{name} stray (100.0% against 0.0%)" in ev.compare(f"{run}:everyone", str(run))
+               for name in ev.DEFAULT_SETS)
 
 
 @needs_data
