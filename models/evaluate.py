@@ -83,13 +83,14 @@ def mae(alpha: np.ndarray, truth: np.ndarray) -> float:
 def stray(alpha: np.ndarray, truth: np.ndarray) -> float:
     """Share of the background farther than 2% of the diagonal from every person that is taken for
     person: things and scenery mistaken for people, apart from how well the edges fit."""
-    reach = max(1, int(round(0.02 * np.hypot(*truth.shape))))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
-    far = cv2.dilate(truth.astype(np.uint8), kernel) == 0
+    # a distance transform, not a dilation: its cost does not grow with the reach (12 MP: 0.17 s against 2.5 s)
+    distance = cv2.distanceTransform((~truth).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    far = distance > 0.02 * np.hypot(*truth.shape)
     return float((far & (alpha > 0.5)).sum() / far.sum()) if far.any() else 0.0
 
 
-SCORES = ("iou", "boundary_f1", "mae", "stray")
+SCORES = ("iou", "boundary_f1", "mae", "stray")  # per photo and per set
+SET_MEAN_SCORES = ("iou", "boundary_f1", "stray")  # averaged over the sets
 
 
 def photo_scores(alpha: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -325,7 +326,7 @@ def evaluate(set_names, models: list[Contender], data: Path = DATA, limit: int |
             progress(f"{vset.name}: {results['sets'][vset.name]['photos']} photos, {time.perf_counter() - t:.0f} s")
     results["mean"] = {m.name: {key: round(float(np.mean([s["scores"][m.name][key]
                                                           for s in results["sets"].values()])), 4)
-                                for key in ("iou", "boundary_f1", "stray")} for m in models}
+                                for key in SET_MEAN_SCORES} for m in models}
     results["seconds"] = round(time.perf_counter() - started, 1)
     _, sample, _ = next(sets[0].photos(data, 1))
     results["models"] = model_figures(models, sample)
