@@ -243,3 +243,72 @@ def test_clutter_pastes_things_that_are_not_people_and_hides_people_behind_them(
             assert target.max() < 0.5
         with_things += (picture[:, :, 1] - picture[:, :, 0] > 60).mean() > 0.01
     assert with_things >= 16
+
+
+def _photo_of_person(colour, height=400, width=300):
+    """A labelled photo: one person in a flat colour on a green scene."""
+    img, mask, box = _standing_person(height, width)
+    img[mask == 0] = (0, 160, 0)
+    img[mask > 0] = colour
+    return img, mask, box
+
+
+def test_pasted_people_stand_in_real_photos_whose_people_stay_labelled():
+    """photo_canvas: pasted people (red) stand in real labelled photos (green, a magenta person)
+    as well as on background photos (grey). The photo's person and the pasted ones are labelled
+    person, the photo's background is not, and a pasted person counts in the loss even where the
+    photo's own labels were incomplete."""
+    img, mask, box = _photo_of_person((220, 0, 220))
+    valid = np.ones_like(mask)
+    valid[:, :150] = 0  # the photo's labels may miss someone on its left half
+    photo, scene = Labelled(img, mask, None, box), Labelled(img, mask, valid, box)
+    grey = np.full((300, 400, 3), 128, np.uint8)
+    maker = SampleMaker(corpus_of(people=[_whole_person_cutout()], backgrounds=[grey], ccp=[photo], picsart=[photo],
+                                  scenes=[scene], teacher_labelled=[photo], viton=[photo]),
+                        256, {"group": 1.0}, seed=4, photo_canvas=0.5)
+    in_photos = on_backgrounds = pasted_over_unlabelled = 0
+    for kind in ("group", "small_people", "cutout", "person_on_background"):
+        for index in range(20):
+            out = getattr(maker, kind)(np.random.default_rng([4, index]))
+            picture, target = out[0].astype(int), out[1]
+            magenta = (picture[:, :, 0] > 150) & (picture[:, :, 2] > 150) & (picture[:, :, 1] < 60)
+            green = (picture[:, :, 1] > 120) & (picture[:, :, 0] < 40) & (picture[:, :, 2] < 40)
+            red = (picture[:, :, 0] - picture[:, :, 1] > 60) & (picture[:, :, 2] < 100)
+            for colour, is_person in ((magenta, True), (red, True), (green, False)):
+                if colour.sum() > 20:
+                    assert ((target[colour] > 0.5) == is_person).mean() > 0.97, (kind, index)
+            in_photos += bool(green.any())
+            on_backgrounds += bool((np.abs(picture - 128).max(axis=2) <= 2).any())
+            if len(out) > 2 and red.sum() > 20:
+                assert out[2][red].mean() > 0.97
+                pasted_over_unlabelled += 1
+    assert in_photos >= 20 and on_backgrounds >= 20 and pasted_over_unlabelled >= 2
+
+
+def test_clothing_clutter_is_cut_from_people_and_labelled_background():
+    """garment_clutter: cloth (a ccp person's clothes, cyan here) pasted beside the people as
+    things that are not people; the people in the scene (red, magenta) keep every label."""
+    cyan = (0, 200, 220)
+    img, mask, box = _photo_of_person(cyan, 1000, 660)
+    other, other_mask, other_box = _photo_of_person((220, 0, 220))
+    photo = Labelled(other, other_mask, None, other_box)
+    grey = np.full((300, 400, 3), 128, np.uint8)
+    maker = SampleMaker(corpus_of(people=[_whole_person_cutout()], backgrounds=[grey],
+                                  ccp=[Labelled(img, mask, None, box)], picsart=[photo],
+                                  scenes=[Labelled(other, other_mask, np.ones_like(other_mask), other_box)],
+                                  teacher_labelled=[photo], viton=[photo]),
+                        256, {"clutter": 1.0}, seed=8, garment_clutter=1.0)
+    for index in range(10):
+        texture = maker._garment_texture(np.random.default_rng([8, index])).astype(int)
+        assert (np.abs(texture - cyan).max(axis=2) < 30).mean() > 0.85  # the clothes, not the scene
+    with_cloth = 0
+    for index in range(24):
+        out = maker.clutter(np.random.default_rng([8, index]))
+        picture, target = out[0].astype(int), out[1]
+        people = ((picture[:, :, 0] - picture[:, :, 1] > 60) & (picture[:, :, 2] < 100)) | \
+                 ((picture[:, :, 0] > 150) & (picture[:, :, 2] > 150) & (picture[:, :, 1] < 60))
+        if people.sum() > 20:
+            assert (target[people] > 0.5).mean() > 0.97
+        cloth = (np.abs(picture - np.array(cyan)).max(axis=2) < 60) & (target < 0.5)
+        with_cloth += cloth.mean() > 0.01
+    assert with_cloth >= 8
