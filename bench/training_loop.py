@@ -28,7 +28,7 @@ def main() -> None:
     import torch
     from torch.utils.data import DataLoader
 
-    from models.data import Corpus
+    from models.data import Corpus, SampleMaker
     from models.net import PortraitUNet
     from models.train import RECIPE, Samples, new_optimizer, train_step
 
@@ -38,7 +38,7 @@ def main() -> None:
         parser.error(f"--phase: the recipe has phases 0 to {len(RECIPE.phases) - 1}")
     phase = RECIPE.phases[args.phase]
     corpus = Corpus.load(viton_limit=1500)
-    maker = phase.sample_maker(corpus, seed=1234)
+    maker = SampleMaker(corpus, phase.size, phase.mix, seed=1234)
     start = time.perf_counter()
     for i in range(200):
         maker(i)

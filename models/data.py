@@ -295,16 +295,13 @@ def random_aspect(rng) -> float:
 class SampleMaker:
     """The sample stream of one training phase: a mixture of the sample kinds below."""
 
-    def __init__(self, corpus: Corpus, size: int, mix: dict[str, float], seed: int,
-                 photo_canvas: float = 0.0, garment_clutter: float = 0.0):
+    def __init__(self, corpus: Corpus, size: int, mix: dict[str, float], seed: int):
         unknown = set(mix) - set(SAMPLE_KINDS)
         if unknown:
             raise ValueError(f"unknown sample kinds {sorted(unknown)}")
         self.c = corpus
         self.size = size
         self.seed = seed
-        self.photo_canvas = photo_canvas  # share of pasted scenes set in a real labelled photo
-        self.garment_clutter = garment_clutter  # share of clutter textured with clothing
         self._pyramids = Pyramids()
         self._premultiplied: dict[int, np.ndarray] = {}
         self.kinds = list(mix)
@@ -438,46 +435,19 @@ class SampleMaker:
         """A person-free scene: rooms, streets, shops' clutter, wallpapers."""
         return self.background(rng), np.zeros((self.size, self.size), np.float32)
 
-    def _canvas(self, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Where pasted people stand: a background photo with nobody in it (float32 canvas, zero
-        target, no valid map) or, in a share `photo_canvas` of scenes, a real labelled photo framed
-        anyhow, its own people labelled as they are. On the background photos alone a net learns
-        "whatever is not one of those photos is a person", and takes flags and posters for people."""
-        empty = np.zeros((self.size, self.size), np.float32)
-        if not (self.photo_canvas and rng.random() < self.photo_canvas):
-            return self.background(rng).astype(np.float32), empty, None
-        pick = rng.random()
-        pool = self.c.ccp if pick < 0.3 else self.c.picsart if pick < 0.5 else \
-            self.c.scenes if pick < 0.75 else self.c.teacher_labelled
-        item = pool[rng.integers(len(pool))]
-        h, w = item.mask.shape
-        crop_h = h * rng.uniform(0.4, 1.0)
-        crop_w = min(crop_h * random_aspect(rng), w)
-        cx, cy = rng.uniform(crop_w / 2, w - crop_w / 2), rng.uniform(crop_h / 2, h - crop_h / 2)
-        m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 3), rng.random() < 0.5)
-        out = self._framed(rng, item, m)
-        return out[0].astype(np.float32), out[1], out[2] if len(out) > 2 else None
-
-    @staticmethod
-    def _scene_sample(canvas, target, valid):
-        img = np.clip(canvas, 0, 255).astype(np.uint8)
-        return (img, target) if valid is None else (img, target, valid)
-
-    def _paste(self, canvas, target, valid, rgba, m):
+    def _paste(self, canvas, target, rgba, m):
         """Alpha-composite a (premultiplied) RGBA person onto canvas through m; the target keeps the
-        union of every person (a person in front covers one behind: both are person), and the
-        pasted person's pixels are labelled (valid) wherever it lies."""
+        union of every person (a person in front covers one behind: both are person)."""
         layer = self._warp(self._premultiply(rgba), m, border=cv2.BORDER_CONSTANT).astype(np.float32)
         alpha = layer[:, :, 3] / 255.0
-        if valid is not None:
-            valid = np.maximum(valid, (alpha > 0.5).astype(np.uint8))
-        return layer[:, :, :3] + canvas * (1 - alpha[:, :, None]), np.maximum(target, alpha), valid
+        return layer[:, :, :3] + canvas * (1 - alpha[:, :, None]), np.maximum(target, alpha)
 
     def group(self, rng):
         """2-6 people side by side and overlapping, a back row a little smaller and higher: family
         photos, friends, a table of children. Half-body people (picsart) stand with the frame's
         bottom edge cutting them; whole-body people stand on the ground or are cut at the knees."""
-        canvas, target, valid = self._canvas(rng)
+        canvas = self.background(rng).astype(np.float32)
+        target = np.zeros((self.size, self.size), np.float32)
         count = int(rng.choice([2, 2, 3, 3, 4, 5, 6]))
         height = self.size * rng.uniform(0.45, 1.1) * (1.0 if count <= 3 else 0.8)
         half_body = rng.random() < 0.4
@@ -493,13 +463,14 @@ class SampleMaker:
             bottom -= self.size * 0.08 * rows[i]
             m = stand_affine(scale, rng.normal(0, 4), (w / 2, h / 2), (xs[i], bottom - h * scale / 2),
                              rng.random() < 0.5)
-            canvas, target, valid = self._paste(canvas, target, valid, rgba, m)
-        return self._scene_sample(canvas, target, valid)
+            canvas, target = self._paste(canvas, target, rgba, m)
+        return np.clip(canvas, 0, 255).astype(np.uint8), target
 
     def small_people(self, rng):
         """People far from the camera, 0.12-0.6 of the frame tall, stood in a scene with ground below
         their feet, one to four of them: a wide shot must not run a person down to the frame's edge."""
-        canvas, target, valid = self._canvas(rng)
+        canvas = self.background(rng).astype(np.float32)
+        target = np.zeros((self.size, self.size), np.float32)
         whole = [p for p in self.c.people if p.whole]
         horizon = self.size * rng.uniform(0.45, 0.9)
         for _ in range(int(rng.choice([1, 1, 2, 3, 4]))):
@@ -509,8 +480,8 @@ class SampleMaker:
             scale = self.size * rng.uniform(0.12, 0.6) * (feet / self.size) / h
             m = stand_affine(scale, rng.normal(0, 3), (w / 2, h / 2),
                              (self.size * rng.uniform(0.08, 0.92), feet - h * scale / 2), rng.random() < 0.5)
-            canvas, target, valid = self._paste(canvas, target, valid, person.rgba, m)
-        return self._scene_sample(canvas, target, valid)
+            canvas, target = self._paste(canvas, target, person.rgba, m)
+        return np.clip(canvas, 0, 255).astype(np.uint8), target
 
     def person_on_background(self, rng):
         """A picsart portrait or a VITON upper body cut out by its mask and put on another
@@ -529,15 +500,12 @@ class SampleMaker:
         fg = self._warp(item.img, m, border=cv2.BORDER_CONSTANT)
         alpha = self._warp(item.mask, m, border=cv2.BORDER_CONSTANT).astype(np.float32) / 255.0
         alpha = soften(alpha, rng)
-        canvas, target, valid = self._canvas(rng)
-        if valid is not None:
-            valid = np.maximum(valid, (alpha > 0.5).astype(np.uint8))
-        out = blend(fg, canvas, alpha), alpha + (1 - alpha) * target
-        return out if valid is None else (*out, valid)
+        return blend(fg, self.background(rng), alpha), alpha
 
     def cutout(self, rng):
         """RGBA people at portrait scale (head near the top, body running off the bottom) or whole."""
-        canvas, target, valid = self._canvas(rng)
+        canvas = self.background(rng).astype(np.float32)
+        target = np.zeros((self.size, self.size), np.float32)
         cutouts = [p for p in self.c.people if p.whole]
         person = cutouts[rng.integers(len(cutouts))]
         h, w = person.rgba.shape[:2]
@@ -550,8 +518,8 @@ class SampleMaker:
             top = self.size * rng.uniform(-0.1, 1.0) - h * scale * rng.uniform(0.0, 0.9)
             cx = self.size * rng.uniform(0.1, 0.9)
         m = stand_affine(scale, rng.normal(0, 6), (w / 2, h / 2), (cx, top + h * scale / 2), rng.random() < 0.5)
-        canvas, target, valid = self._paste(canvas, target, valid, person.rgba, m)
-        return self._scene_sample(canvas, target, valid)
+        canvas, target = self._paste(canvas, target, person.rgba, m)
+        return np.clip(canvas, 0, 255).astype(np.uint8), target
 
     # ------------------------------------------------------------ distractors
     # Pasted people stand on a small set of background photos, so a net can learn "any texture
@@ -578,22 +546,6 @@ class SampleMaker:
         if len(out) > 2:
             free *= out[2]
         return out[0], free
-
-    def _garment_texture(self, rng) -> np.ndarray:
-        """A size x size crop of clothing (a ccp person's torso or legs, magnified): flags, racks
-        of clothes and curtains beside a person are the cloth a net most readily takes for them."""
-        for _ in range(4):  # a crop mostly on the person
-            item = self.c.ccp[rng.integers(len(self.c.ccp))]
-            x0, y0, x1, y1 = item.box
-            pw, ph = max(x1 - x0, 8), max(y1 - y0, 8)
-            crop_h = ph * rng.uniform(0.08, 0.2)
-            crop_w = min(crop_h * random_aspect(rng), pw * 0.5)
-            cx, cy = (x0 + x1) / 2 + pw * rng.normal(0, 0.05), y0 + ph * rng.uniform(0.3, 0.75)
-            m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 20), rng.random() < 0.5)
-            texture, on_person = self._framed(rng, item, m)
-            if on_person.mean() > 0.9:
-                break
-        return texture
 
     def _distractor_shape(self, rng) -> np.ndarray:
         """A pole (with a sign or flag on it, sometimes), a panel (poster, rack, window), or a
@@ -638,11 +590,10 @@ class SampleMaker:
         img, target = out[0].astype(np.float32), out[1]
         valid = out[2] if len(out) > 2 else None
         for _ in range(int(rng.choice([1, 1, 2, 2, 3, 4]))):
-            garment = self.garment_clutter and rng.random() < self.garment_clutter
-            texture, free = (self._garment_texture(rng), 1.0) if garment else self._distractor_texture(rng)
+            texture, free = self._distractor_texture(rng)
             alpha = self._distractor_shape(rng) * free
-            if garment or rng.random() < 0.5:
-                alpha = alpha * (1 - target)  # behind the people (cloth in front would read as theirs)
+            if rng.random() < 0.5:
+                alpha = alpha * (1 - target)  # behind the people
             texture = texture.astype(np.float32) * rng.uniform(0.7, 1.3)
             img = texture * alpha[:, :, None] + img * (1 - alpha[:, :, None])
             target = target * (1 - alpha)

@@ -1,11 +1,9 @@
 """Train the bundled portrait model: `python -m models.train` (then `python -m models.export`).
 
-The recipe (RECIPE below) has three phases, deterministic given --seed:
+The recipe (RECIPE below) has two phases, deterministic given --seed:
   1. pre-train on every sample kind at 128x128 (the net is fully convolutional; 128 px trains
      about 4x faster per sample),
-  2. fine-tune at the deployed 256x256 on a mixture weighted to exact labels,
-  3. real_scenes: the same at a lower rate with half the pasted people set in real labelled photos
-     instead of the background photos, and more clutter, some of it cut from people's clothes.
+  2. fine-tune at the deployed 256x256 on a mixture weighted to exact labels.
 The run checkpoints to models/runs/NAME/last.pt every few minutes; re-running the same command
 resumes from it at any point, seeing the same sample stream. A one-line-per-minute log is appended
 to models/runs/NAME/train_log.txt. `--device cuda` runs the same code on a GPU.
@@ -40,11 +38,6 @@ class Phase:
     peak_lr: float
     mix: dict  # sample kind (models.data.SAMPLE_KINDS) -> share
     edge_weight: float = 3.0  # loss weight of the pixels near a person's edge, on top of 1
-    photo_canvas: float = 0.0  # share of pasted scenes set in real labelled photos, not background photos
-    garment_clutter: float = 0.0  # share of clutter textured with clothing (behind people only)
-
-    def sample_maker(self, corpus: Corpus, seed: int) -> SampleMaker:
-        return SampleMaker(corpus, self.size, self.mix, seed, self.photo_canvas, self.garment_clutter)
 
 
 @dataclass(frozen=True)
@@ -73,7 +66,6 @@ FINETUNE_MIX = {
 RECIPE = Recipe(phases=(
     Phase("pretrain", 128, 32, 9000, 3e-3, PRETRAIN_MIX),
     Phase("finetune", 256, 8, 12000, 1e-3, FINETUNE_MIX),
-    Phase("real_scenes", 256, 8, 5000, 5e-4, {**FINETUNE_MIX, "clutter": 0.18}, photo_canvas=0.5, garment_clutter=0.4),
 ))
 
 
@@ -253,7 +245,7 @@ def main(argv=None):
             step = 0
         if phase_i > 0 and step == 0:
             optimizer = new_optimizer(model)  # the fine-tuning starts from the weights alone
-        maker = phase.sample_maker(corpus, seed=args.seed * 100 + phase_i)
+        maker = SampleMaker(corpus, phase.size, phase.mix, seed=args.seed * 100 + phase_i)
         loader = DataLoader(Samples(maker, step * phase.batch, (steps - step) * phase.batch),
                             batch_size=phase.batch, num_workers=args.workers, shuffle=False, drop_last=True,
                             prefetch_factor=4 if args.workers else None, worker_init_fn=_leave_signals_to_the_trainer)
