@@ -307,10 +307,13 @@ class SampleMaker:
         self.kinds = list(mix)
         p = np.array([mix[k] for k in self.kinds], dtype=np.float64)
         self.probs = p / p.sum()
+        self._teacher = None  # made on first use, in the data worker
 
     def __call__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, index])
         kind = self.kinds[rng.choice(len(self.kinds), p=self.probs)]
+        if kind == "teacher_match":
+            return self.teacher_match(rng)
         out = getattr(self, kind)(rng)
         img, target = out[0], out[1]
         valid = out[2] if len(out) > 2 else np.ones(target.shape, np.uint8)
@@ -603,8 +606,37 @@ class SampleMaker:
         return (img, target) if valid is None else (img, target, valid)
 
 
+    # ------------------------------------------------------------ function matching
+    # The teacher's labels on a fixed set of photos teach its answers on those photos only. Here
+    # the teacher labels exactly what the student sees, after every augmentation, on inputs
+    # drawn from every kind (and blends of two): the student matches the teacher's function
+    # on far more inputs than the corpus holds, person-free textures among them.
+    TEACHER_MATCH_BASES = ("ccp_full", "ccp_torso", "ccp_portrait", "picsart", "picsart_close", "teacher_labelled",
+                           "street_scene", "negative", "negative", "group", "small_people", "clutter")
+
+    def teacher_match(self, rng):
+        base = self.TEACHER_MATCH_BASES[rng.integers(len(self.TEACHER_MATCH_BASES))]
+        img = getattr(self, base)(rng)[0]
+        if rng.random() < 0.25:  # a blend of two scenes
+            other = getattr(self, self.TEACHER_MATCH_BASES[rng.integers(len(self.TEACHER_MATCH_BASES))])(rng)[0]
+            share = rng.uniform(0.25, 0.75)
+            img = np.clip(img * share + other.astype(np.float32) * (1 - share) + 0.5, 0, 255).astype(np.uint8)
+        if self._teacher is None:
+            from models.teacher import MediaPipeSelfie
+            self._teacher = MediaPipeSelfie(num_threads=1)
+        square = img if self.size == 256 else cv2.resize(img, (256, 256), interpolation=cv2.INTER_LINEAR)
+        target = self._teacher.predict_square(square)
+        if self.size != 256:
+            target = cv2.resize(target, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        # the teacher sees the scene before blur, noise and JPEG (it misses motion-blurred
+        # people), and the degradations apply to its answer as to any label
+        img, target = photometric(img, target.astype(np.float32), rng)
+        return img, target, np.ones(target.shape, np.uint8)
+
+
 SAMPLE_KINDS = ("ccp_full", "ccp_portrait", "ccp_torso", "picsart", "picsart_close", "teacher_labelled",
-                "street_scene", "negative", "group", "small_people", "person_on_background", "cutout", "clutter")
+                "street_scene", "negative", "group", "small_people", "person_on_background", "cutout", "clutter",
+                "teacher_match")
 
 
 def soften(alpha: np.ndarray, rng) -> np.ndarray:
