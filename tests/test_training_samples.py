@@ -243,3 +243,41 @@ def test_clutter_pastes_things_that_are_not_people_and_hides_people_behind_them(
             assert target.max() < 0.5
         with_things += (picture[:, :, 1] - picture[:, :, 0] > 60).mean() > 0.01
     assert with_things >= 16
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    pytest.importorskip("ai_edge_litert", reason="the teacher runs with ai-edge-litert (pip install -e '.[train]')")
+    from models.teacher import MediaPipeSelfie
+
+    try:
+        return MediaPipeSelfie()
+    except Exception as exc:  # the model file comes from the mediapipe wheel, fetched on first use
+        pytest.skip(f"MediaPipe selfie model unavailable: {exc}")
+
+
+def test_teacher_match_labels_the_scene_the_student_sees(astronaut_rgb, sample, teacher):
+    """teacher_match: the label is the teacher's answer on the very scene of the sample (crops,
+    composites and blends of every kind, degraded after it answered), so the teacher run again on
+    the finished sample agrees with it."""
+    from skimage import data
+
+    img, mask = astronaut_rgb, (cv2.resize(sample[1], astronaut_rgb.shape[1::-1]) * 255).astype(np.uint8)
+    photo = Labelled(img, mask, None, (100, 20, 450, 512))
+    scene = Labelled(img, mask, np.ones_like(mask), (100, 20, 450, 512))
+    cut = np.dstack([img, mask])
+    corpus = corpus_of(people=[Person(cut, whole=True), Person(cut, whole=False)], backgrounds=[data.coffee()],
+                       ccp=[photo], picsart=[photo], scenes=[scene], teacher_labelled=[photo], viton=[photo])
+    for size in (256, 128):
+        maker = SampleMaker(corpus, size, {"teacher_match": 1.0}, seed=9)
+        agreement = []
+        for index in range(16):
+            picture, target, valid = maker(index)
+            assert picture.shape == (size, size, 3) and target.shape == (size, size) and valid.all()
+            assert 0 <= target.min() and target.max() <= 1
+            seen = cv2.resize(teacher.predict(picture), (size, size), interpolation=cv2.INTER_AREA) > 0.5
+            labelled = target > 0.5
+            if not seen.any() and not labelled.any():
+                continue  # a person-free scene, and the label says so
+            agreement.append((seen & labelled).sum() / (seen | labelled).sum())
+        assert len(agreement) >= 8 and np.median(agreement) > 0.8
