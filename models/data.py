@@ -14,6 +14,7 @@ valid 0 carry no loss (labels known to be incomplete there). Sources (../shared/
   incomplete (an unlabelled bystander the teacher sees, camvid's ignore label) valid is 0
 - viton, cutouts: upper bodies and RGBA people on `backgrounds`
 - unlabelled ccp and picsart photos: soft labels from the MediaPipe teacher (distillation)
+- any of the scenes above, labelled online by the teacher on exactly that scene (teacher_match)
 - backgrounds alone: negatives, the all-zero target
 
 The model input is the whole frame stretched to a square (the runtime does the same), so crops
@@ -605,12 +606,11 @@ class SampleMaker:
         img = np.clip(img, 0, 255).astype(np.uint8)
         return (img, target) if valid is None else (img, target, valid)
 
-
     # ------------------------------------------------------------ function matching
     # The teacher's labels on a fixed set of photos teach its answers on those photos only. Here
-    # the teacher labels exactly what the student sees, after every augmentation, on inputs
-    # drawn from every kind (and blends of two): the student matches the teacher's function
-    # on far more inputs than the corpus holds, person-free textures among them.
+    # the teacher labels exactly the scene the student sees (a crop, a composite or a blend of two,
+    # drawn from every kind): the student matches the teacher's function on far more inputs than
+    # the corpus holds, person-free textures among them.
     TEACHER_MATCH_BASES = ("ccp_full", "ccp_torso", "ccp_portrait", "picsart", "picsart_close", "teacher_labelled",
                            "street_scene", "negative", "negative", "group", "small_people", "clutter")
 
