@@ -313,8 +313,6 @@ class SampleMaker:
     def __call__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, index])
         kind = self.kinds[rng.choice(len(self.kinds), p=self.probs)]
-        if kind == "teacher_match":
-            return self.teacher_match(rng)
         out = getattr(self, kind)(rng)
         img, target = out[0], out[1]
         valid = out[2] if len(out) > 2 else np.ones(target.shape, np.uint8)
@@ -628,10 +626,9 @@ class SampleMaker:
         target = self._teacher.predict_square(square)
         if self.size != 256:
             target = cv2.resize(target, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        # the teacher sees the scene before blur, noise and JPEG (it misses motion-blurred
-        # people), and the degradations apply to its answer as to any label
-        img, target = photometric(img, target.astype(np.float32), rng)
-        return img, target, np.ones(target.shape, np.uint8)
+        # the teacher answers before blur, noise and JPEG (it misses motion-blurred people); they
+        # apply to its answer afterwards, as to any label
+        return img, target.astype(np.float32)
 
 
 SAMPLE_KINDS = ("ccp_full", "ccp_portrait", "ccp_torso", "picsart", "picsart_close", "teacher_labelled",
