@@ -172,6 +172,11 @@ def quick_val_iou(model: PortraitUNet, pairs, size: int = 256) -> float:
     return float(np.mean(ious))
 
 
+# A step that took longer than this was a stopped process (SIGSTOP, a suspended machine), not
+# training: it is left out of the hours trained that the budget is measured by.
+PAUSED_AFTER = 300.0
+
+
 def _leave_signals_to_the_trainer(_worker_id: int) -> None:
     """Data workers ignore Ctrl-C and SIGTERM (a terminal or `pkill` sends them to every
     process): the trainer finishes its step, saves, and shuts the workers down itself."""
@@ -254,7 +259,7 @@ def main(argv=None):
                             prefetch_factor=4 if args.workers else None, worker_init_fn=_leave_signals_to_the_trainer)
         log(f"phase {phase.name}: {phase.size}px batch {phase.batch} steps {step}->{steps} lr {phase.peak_lr}")
         model.train()
-        last_save = last_log = time.time()
+        last_save = last_log = last_tick = time.time()
         seen, running = 0, []
         for batch in loader:
             loss = train_step(model, optimizer, batch, lr_at(step, steps, phase.peak_lr), phase.edge_weight)
@@ -263,8 +268,10 @@ def main(argv=None):
             seen += phase.batch
             running.append(loss.item())
             now = time.time()
+            if now - last_tick < PAUSED_AFTER:
+                trained_seconds += now - last_tick
+            last_tick = now
             if now - last_log > 60 or step == steps:
-                trained_seconds += now - last_log
                 log(f"{phase.name} step {step}/{steps} loss {np.mean(running):.4f} "
                     f"lr {lr_at(step, steps, phase.peak_lr):.2e} {seen / (now - last_log):.1f} img/s")
                 running, seen, last_log = [], 0, now
@@ -272,7 +279,6 @@ def main(argv=None):
                 save(phase_i, step)
                 last_save = now
             if stop:
-                trained_seconds += time.time() - last_log
                 save(phase_i, step)
                 log(f"stopped at phase {phase.name} step {step}/{steps} ({trained_seconds / 3600:.2f} h trained); "
                     f"the same command resumes here")
