@@ -622,9 +622,10 @@ class SampleMaker:
         if self._teacher is None:
             from models.teacher import MediaPipeSelfie
             self._teacher = MediaPipeSelfie(num_threads=1)
-        square = img if self.size == 256 else cv2.resize(img, (256, 256), interpolation=cv2.INTER_LINEAR)
+        side = self._teacher.size  # the teacher's own input size; 128 px samples go up to it and back
+        square = img if self.size == side else cv2.resize(img, (side, side), interpolation=cv2.INTER_LINEAR)
         target = self._teacher.predict_square(square)
-        if self.size != 256:
+        if self.size != side:
             target = cv2.resize(target, (self.size, self.size), interpolation=cv2.INTER_AREA)
         # the teacher answers before blur, noise and JPEG (it misses motion-blurred people); they
         # apply to its answer afterwards, as to any label
