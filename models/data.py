@@ -333,13 +333,20 @@ class SampleMaker:
         return out
 
     def _framed(self, rng, item: Labelled, m, constant_border: bool = False):
-        """Warp a labelled photo and its label (and valid map) through m."""
+        """Warp a labelled photo and its label (and valid map) through m. Where the frame reaches
+        past the photo, the photo's mirror image fills in, unlabelled (valid 0): mirrored people at
+        the frame's edges (upside-down shoulders, headless halves) labelled person taught a network
+        that a striped cloth hanging into the frame is one."""
         border = cv2.BORDER_CONSTANT if constant_border else cv2.BORDER_REFLECT101
         out = self._warp(item.img, m, border=border)
         target = self._warp(item.mask, m, border=border).astype(np.float32) / 255.0
-        if item.valid is None:
-            return out, target
-        return out, target, self._warp(item.valid, m, border=border, interp=cv2.INTER_NEAREST)
+        valid = None if item.valid is None else self._warp(item.valid, m, border=border, interp=cv2.INTER_NEAREST)
+        if not constant_border:
+            inside = cv2.warpAffine(np.ones(item.mask.shape, np.uint8), m, (self.size, self.size),
+                                    flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            if not inside.all():
+                valid = inside if valid is None else valid * inside
+        return (out, target) if valid is None else (out, target, valid)
 
     # each kind returns (size x size x 3 uint8 RGB, size x size float32 target[, valid uint8])
 

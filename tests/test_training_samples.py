@@ -126,6 +126,24 @@ def _standing_person(height: int = 1000, width: int = 660):
     return img, mask, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
 
 
+def test_a_frame_reaching_past_the_photo_leaves_the_mirrored_part_unlabelled():
+    """Past the photo's edge the frame shows the photo's mirror image, mirrored person and all: those
+    pixels are left out of the loss (a mirrored half-person labelled person taught a network that a
+    flag hanging into the frame is one); inside the photo every pixel keeps its label."""
+    img, mask, box = _standing_person(400, 300)
+    item = Labelled(img, mask, None, box)
+    maker = SampleMaker(corpus_of(picsart=[item]), 128, {"picsart": 1.0}, seed=3)
+    m = crop_affine(50, 200, 400, 400, 128, 0.0, False)  # the left 150 of 400 px lie past the photo
+    out, target, valid = maker._framed(None, item, m)
+    assert (valid[:, :47] == 0).all() and (valid[:, 49:] == 1).all()
+    assert target[:, :47].max() > 0.5  # the mirrored person is there, and not learnt from
+    assert out[:, :47].mean() > 50  # a mirror image, not a black bar
+    m = crop_affine(150, 200, 280, 380, 128, 0.0, False)  # inside the photo: nothing left out
+    assert len(maker._framed(None, item, m)) == 2
+    ignored = [(maker(i)[2] == 0).mean() for i in range(30)]  # the sampler's own framings
+    assert 0 < np.mean(ignored) < 0.5
+
+
 def test_torso_framings_cut_the_person_where_full_body_crops_do_not():
     """Torso framings are shorter than the person, so the frame cuts them, mostly through the head
     or neck, as a zoomed video frame does; the full-body crops mostly keep the head in."""
