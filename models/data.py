@@ -258,6 +258,12 @@ class Pyramids:
         return levels
 
 
+def source_corners(m, size) -> np.ndarray:
+    """The four corners of a size x size output of the affine map m, in source pixels (4 x 2)."""
+    corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
+    return corners @ cv2.invertAffineTransform(m).T
+
+
 def warp_antialiased(levels: list[np.ndarray], m, size, border=cv2.BORDER_REFLECT101, interp=cv2.INTER_LINEAR):
     """An affine warp without aliasing when it shrinks: the runtime shrinks frames by area
     averaging, and a bilinear warp that skips source pixels gives jagged target edges and
@@ -273,8 +279,7 @@ def warp_antialiased(levels: list[np.ndarray], m, size, border=cv2.BORDER_REFLEC
     sigma_x, sigma_y = (max(0.0, (r - 1) / 2) for r in (footprint[0] * kx, footprint[1] * ky))
     if max(sigma_x, sigma_y) > 0.05 and interp != cv2.INTER_NEAREST:
         # blur only the part of the level the output sees (plus the kernel's reach)
-        corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64)
-        seen = corners @ cv2.invertAffineTransform(m).T
+        seen = source_corners(m, size)
         pad = 3 * max(sigma_x, sigma_y) + 3
         h, w = src.shape[:2]
         x0, y0 = (max(0, int(math.floor(v - pad))) for v in seen.min(axis=0))
@@ -341,8 +346,11 @@ class SampleMaker:
         out = self._warp(item.img, m, border=border)
         target = self._warp(item.mask, m, border=border).astype(np.float32) / 255.0
         valid = None if item.valid is None else self._warp(item.valid, m, border=border, interp=cv2.INTER_NEAREST)
-        if not constant_border:
-            inside = cv2.warpAffine(np.ones(item.mask.shape, np.uint8), m, (self.size, self.size),
+        h, w = item.mask.shape
+        seen = source_corners(m, self.size)
+        if not constant_border and not ((seen >= 0).all() and (seen[:, 0] <= w - 1).all()
+                                        and (seen[:, 1] <= h - 1).all()):  # past the photo
+            inside = cv2.warpAffine(np.ones((h, w), np.uint8), m, (self.size, self.size),
                                     flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             if not inside.all():
                 valid = inside if valid is None else valid * inside
