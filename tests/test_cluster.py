@@ -250,7 +250,8 @@ def test_workers_that_cannot_start_stop_the_run_with_the_reason(cluster, tmp_pat
 
 def test_a_lost_node_does_not_stop_the_batch(cluster, tmp_path, astronaut_rgb):
     # last in the module: the cluster has one node fewer afterwards
-    src = photo_folder(tmp_path / "src", astronaut_rgb, 30, 480)
+    # enough photos that the batch cannot finish while the node is being killed (a fast machine did)
+    src = photo_folder(tmp_path / "src", astronaut_rgb, 60, 480)
     out = tmp_path / "out"
     driver = cluster.popen(portraitcli_args("cutout", src, out, "--ray", cluster.address), stderr=subprocess.PIPE)
     actors = portrait_actors(cluster, 2)
@@ -261,4 +262,4 @@ def test_a_lost_node_does_not_stop_the_batch(cluster, tmp_path, astronaut_rgb):
     # the second node goes down; its actor cannot come back anywhere (the head's CPU is taken),
     # so its files finish on the head's actor
     cluster.kill_node(cluster.raylets[1])
-    batch_completes_after_a_loss(driver, out, 30)
+    batch_completes_after_a_loss(driver, out, 60)
