@@ -348,8 +348,8 @@ class SampleMaker:
         valid = None if item.valid is None else self._warp(item.valid, m, border=border, interp=cv2.INTER_NEAREST)
         h, w = item.mask.shape
         seen = source_corners(m, self.size)
-        if not constant_border and not ((seen >= 0).all() and (seen[:, 0] <= w - 1).all()
-                                        and (seen[:, 1] <= h - 1).all()):  # past the photo
+        past_the_photo = (seen < 0).any() or (seen[:, 0] > w - 1).any() or (seen[:, 1] > h - 1).any()
+        if past_the_photo and not constant_border:
             inside = cv2.warpAffine(np.ones((h, w), np.uint8), m, (self.size, self.size),
                                     flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             if not inside.all():
