@@ -1,6 +1,7 @@
 """Training-loop throughput: the data worker, forward, backward and optimiser step together, as
-`models.train` runs them (2 threads, one data worker, channels_last), for one phase of the recipe.
-Prints images per second over the steps after a warm-up, and the data worker's own rate.
+`models.train` runs them (2 threads, one data worker, channels_last, tcmalloc where installed),
+for one phase of the recipe. Prints images per second over the steps after a warm-up, and the
+data worker's own rate.
 
     python bench/training_loop.py --phase 0 --steps 150    # 128 px pre-training
     python bench/training_loop.py --phase 1 --steps 60     # 256 px fine-tuning
@@ -25,6 +26,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args()
 
+    from models.train import rerun_under_tcmalloc
+
+    rerun_under_tcmalloc([str(Path(__file__).resolve()), *sys.argv[1:]])  # as models.train runs
     import torch
     from torch.utils.data import DataLoader
 

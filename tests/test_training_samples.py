@@ -299,3 +299,24 @@ def test_teacher_match_labels_the_scene_the_student_sees(astronaut_rgb, sample, 
                 continue  # a person-free scene, and the label says so
             agreement.append((seen & labelled).sum() / (seen | labelled).sum())
         assert len(agreement) >= 8 and np.median(agreement) > 0.8
+
+
+def test_the_trainer_reruns_itself_under_tcmalloc_once():
+    import os
+    import subprocess
+    import sys
+
+    from models.train import TCMALLOC
+    from tests.conftest import ROOT
+
+    if not any(os.path.exists(path) for path in TCMALLOC):
+        pytest.skip("tcmalloc is not installed (apt install libtcmalloc-minimal4)")
+    # the re-run prints its LD_PRELOAD, then asks to be re-run again: already under tcmalloc, it is not
+    rerun = ("import os; from models.train import rerun_under_tcmalloc; print(os.environ['LD_PRELOAD'], flush=True); "
+             "rerun_under_tcmalloc(['-c', 'print(\"twice\")'])")
+    code = f"from models.train import rerun_under_tcmalloc; rerun_under_tcmalloc(['-c', {rerun!r}]); print('not re-run')"
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1 and "tcmalloc" in lines[0], proc.stdout
