@@ -306,6 +306,7 @@ def test_the_trainer_reruns_itself_under_tcmalloc_once():
     import subprocess
     import sys
 
+    pytest.importorskip("torch", reason="the trainer needs torch (pip install -e '.[train]')")
     from models.train import TCMALLOC
     from tests.conftest import ROOT
 
