@@ -300,7 +300,8 @@ def main(argv=None):
 # glibc's malloc hands the large activation buffers back to the kernel and faults them in again
 # on every step (a third of the CPU time went to the kernel); tcmalloc keeps them: pre-training
 # ran at 63 instead of 35 img/s on the 2-core VM. Same arithmetic, only the allocator differs.
-TCMALLOC = [f"{folder}/{name}" for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64")
+TCMALLOC = [f"{folder}/{name}"
+            for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64")
             for name in ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4")]
 
 

@@ -3,6 +3,10 @@ they should, pasted people keep exact labels, incomplete labels are masked out o
 sources are shrunk the way the runtime shrinks frames."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -302,10 +306,6 @@ def test_teacher_match_labels_the_scene_the_student_sees(astronaut_rgb, sample, 
 
 
 def test_the_trainer_reruns_itself_under_tcmalloc_once():
-    import os
-    import subprocess
-    import sys
-
     pytest.importorskip("torch", reason="the trainer needs torch (pip install -e '.[train]')")
     from models.train import TCMALLOC
     from tests.conftest import ROOT
