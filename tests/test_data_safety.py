@@ -120,7 +120,7 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(tmp_path, astronaut_rgb):
 
     from portraitcli.media.atomic import TEMP_MARK
 
-    clip = make_person_clip(tmp_path / "long.mp4", astronaut_rgb, seconds=12, audio=True)
+    clip = make_person_clip(tmp_path / "long.mp4", astronaut_rgb, seconds=40, audio=True)  # still running when signalled
     for sig in (signal.SIGTERM, signal.SIGHUP):
         out = tmp_path / f"out_{sig.name}"
         out.mkdir()
