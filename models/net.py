@@ -44,7 +44,8 @@ ARCHES = {
     "lite": Arch(encoder=((16, 0), (32, 1), (64, 2), (128, 1), (256, 1)), decoder_blocks=(2, 2, 1, 0)),
     # 16 channels at the output resolution: onnxruntime's blocked layout on AVX-512 works in
     # blocks of 16 channels, so 8 are padded and reordered; measured 11.4 against 12.9 ms per
-    # inference (1 thread, random weights) for 37% more MACs at that resolution
+    # inference (1 thread, random weights) for 37% more MACs at that resolution. On AVX2 (blocks
+    # of 8) it is slower: 13.2 against 9.5 ms (bench/model_latency.py, trained weights).
     "wide-output": Arch(output_channels=16),
 }
 
