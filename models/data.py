@@ -519,6 +519,22 @@ class SampleMaker:
         alpha = soften(alpha, rng)
         return blend(fg, self.background(rng), alpha), alpha
 
+    def viton(self, rng):
+        """A VITON upper body framed like ccp or (60%) put on another background by its mask: the
+        studio grey teaches nothing about clutter. The mask runs off the bottom edge, as in VITON."""
+        item = self.c.viton[rng.integers(len(self.c.viton))]
+        if rng.random() < 0.4:
+            return self._person_crop(rng, item, "portrait" if rng.random() < 0.3 else "full")
+        h, w = item.mask.shape
+        crop_h = h * rng.uniform(0.6, 1.25)
+        crop_w = crop_h * random_aspect(rng)
+        cx = w / 2 + w * rng.normal(0, 0.15)
+        cy = h / 2 + h * rng.uniform(0, 0.2) * (crop_h > h)
+        m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 6), rng.random() < 0.5)
+        fg = self._warp(item.img, m)
+        alpha = soften(self._warp(item.mask, m, border=cv2.BORDER_CONSTANT).astype(np.float32) / 255.0, rng)
+        return blend(fg, self.background(rng), alpha), alpha
+
     def cutout(self, rng):
         """RGBA people at portrait scale (head near the top, body running off the bottom) or whole."""
         canvas = self.background(rng).astype(np.float32)
@@ -648,8 +664,8 @@ class SampleMaker:
 
 
 SAMPLE_KINDS = ("ccp_full", "ccp_portrait", "ccp_torso", "picsart", "picsart_close", "teacher_labelled",
-                "street_scene", "negative", "group", "small_people", "person_on_background", "cutout", "clutter",
-                "teacher_match")
+                "street_scene", "negative", "group", "small_people", "person_on_background", "viton", "cutout",
+                "clutter", "teacher_match")
 
 
 def soften(alpha: np.ndarray, rng) -> np.ndarray:

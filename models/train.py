@@ -1,9 +1,10 @@
 """Train the bundled portrait model: `python -m models.train` (then `python -m models.export`).
 
-The recipe (RECIPE below) has two phases, deterministic given --seed:
-  1. pre-train on every sample kind at 128x128 (the net is fully convolutional; 128 px trains
+The recipe (RECIPE below) has three phases, deterministic given --seed:
+  1. pre-train on street-fashion photos at 128x128 (the net is fully convolutional; 128 px trains
      about 4x faster per sample),
-  2. fine-tune at the deployed 256x256 on a mixture weighted to exact labels.
+  2. fine-tune them at the deployed 256x256 on exact labels,
+  3. fine-tune on every framing people take (selfies, groups, wide scenes) at a lower rate.
 The run checkpoints to models/runs/NAME/last.pt every few minutes; re-running the same command
 resumes from it at any point, seeing the same sample stream. A one-line-per-minute log is appended
 to models/runs/NAME/train_log.txt. `--device cuda` runs the same code on a GPU.
@@ -46,30 +47,30 @@ class Recipe:
     phases: tuple[Phase, ...]
 
 
-# Shares of the sample kinds: every framing people take (selfies, video calls, groups, wide
-# scenes, street fashion) in both phases; the fine-tuning leans on exact labels (manual masks and
-# pasted people), which moved the figures most in earlier runs, keeps a little of the teacher's
-# soft labels and the incompletely labelled street scenes for what only they show, and adds
-# clutter (things from other photos pasted in front of and behind people) because a net trained
-# without it took posters, poles and cups for people. On top of these (the shares are
-# renormalised), a quarter of the pre-training and 30% of the fine-tuning samples are labelled by
-# the teacher online, on exactly what the student sees (`teacher_match`): a closing phase of it
-# on a finished run lifted every validation set and took less background for person.
-PRETRAIN_MIX = {
-    "ccp_full": 0.09, "ccp_portrait": 0.05, "ccp_torso": 0.06, "picsart": 0.11, "picsart_close": 0.06,
-    "person_on_background": 0.08, "teacher_labelled": 0.14, "group": 0.12, "small_people": 0.08,
-    "street_scene": 0.07, "cutout": 0.07, "negative": 0.07, "teacher_match": 0.33,
-}
-FINETUNE_MIX = {
+# The recipe has two stages. The street-fashion stage (pre-training and fine-tuning on ccp,
+# VITON, cut-out people and the teacher's labels of unlabelled photos) gives a network that keeps
+# to people: trained on every framing from the start, networks took flags, posters and racks for
+# people and kept doing so. The portrait stage then widens it to every framing people take
+# (selfies, video calls, groups, wide scenes) in a short fine-tuning at a lower rate, leaning on
+# exact labels (manual masks and pasted people), with a little of the teacher's soft labels, the
+# incompletely labelled street scenes, and clutter (things from other photos pasted in front of
+# and behind people). On top of the portrait shares (they are renormalised), 30% of its samples
+# are labelled by the teacher online, on exactly what the student sees (`teacher_match`).
+STREET_PRETRAIN_MIX = {"ccp_full": 0.2, "ccp_portrait": 0.15, "viton": 0.2, "cutout": 0.15,
+                       "teacher_labelled": 0.25, "negative": 0.05}
+STREET_FINETUNE_MIX = {"ccp_full": 0.16, "ccp_portrait": 0.27, "ccp_torso": 0.31, "small_people": 0.10,
+                       "cutout": 0.12, "negative": 0.04}
+PORTRAIT_MIX = {
     "ccp_full": 0.11, "ccp_portrait": 0.08, "ccp_torso": 0.09, "picsart": 0.12, "picsart_close": 0.07,
     "person_on_background": 0.06, "teacher_labelled": 0.06, "group": 0.10, "small_people": 0.06,
     "street_scene": 0.05, "cutout": 0.04, "negative": 0.04, "clutter": 0.12, "teacher_match": 0.43,
 }
 
-# Sized for about 4 hours on 2 cores (128 px: ~55 img/s, 256 px: ~20 img/s with one data worker)
+# About 2 h 20 min on 2 cores (128 px: ~70 img/s, 256 px: ~20 img/s with one data worker)
 RECIPE = Recipe(phases=(
-    Phase("pretrain", 128, 32, 9000, 3e-3, PRETRAIN_MIX),
-    Phase("finetune", 256, 8, 12000, 1e-3, FINETUNE_MIX),
+    Phase("street_pretrain", 128, 32, 7000, 3e-3, STREET_PRETRAIN_MIX),
+    Phase("street_finetune", 256, 8, 7200, 1e-3, STREET_FINETUNE_MIX),
+    Phase("portrait", 256, 8, 4000, 5e-4, PORTRAIT_MIX),
 ))
 
 
