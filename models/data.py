@@ -521,7 +521,7 @@ class SampleMaker:
 
     def viton(self, rng):
         """A VITON upper body framed like ccp or (60%) put on another background by its mask: the
-        studio grey teaches nothing about clutter. The mask runs off the bottom edge, as in VITON."""
+        studio grey teaches nothing about clutter."""
         item = self.c.viton[rng.integers(len(self.c.viton))]
         if rng.random() < 0.4:
             return self._person_crop(rng, item, "portrait" if rng.random() < 0.3 else "full")

@@ -190,6 +190,27 @@ def test_small_people_stand_on_the_ground_a_fraction_of_the_frame_tall():
     assert np.median(heights) <= 0.5 and on_ground >= 20
 
 
+def test_viton_upper_bodies_are_framed_or_put_on_other_backgrounds():
+    """viton: the studio photo framed as it is, or the person cut out by the mask and put on another
+    scene (green here): every body pixel labelled person, every pixel of the new scene background."""
+    img, mask, box = _standing_person(400, 300)
+    img[mask == 0] = (230, 230, 230)  # the studio backdrop
+    scene = np.full((300, 400, 3), (0, 160, 0), np.uint8)
+    maker = SampleMaker(corpus_of(backgrounds=[scene], viton=[Labelled(img, mask, None, box)]), 128,
+                        {"viton": 1.0}, seed=4)
+    composited = 0
+    for index in range(30):
+        out = maker.viton(np.random.default_rng([4, index]))
+        picture, target = out[0].astype(int), out[1]
+        body = picture[:, :, 0] - picture[:, :, 1] > 60
+        assert body.any() and (target[body] > 0.5).mean() > 0.97
+        green = picture[:, :, 1] - np.maximum(picture[:, :, 0], picture[:, :, 2]) > 100
+        if green.mean() > 0.05:
+            assert (target[green] < 0.05).mean() > 0.97
+            composited += 1
+    assert 10 <= composited <= 26  # 60% of the samples
+
+
 def test_groups_label_every_person():
     """Groups: several people pasted side by side, each one's own pixels under a person label."""
     scene = np.full((300, 400, 3), 128, np.uint8)
