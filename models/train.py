@@ -66,7 +66,7 @@ PORTRAIT_MIX = {
     "street_scene": 0.05, "cutout": 0.04, "negative": 0.04, "clutter": 0.12, "teacher_match": 0.10,
 }
 
-# About 3.2 h on 2 cores (128 px: ~85 img/s, 256 px: ~23 img/s with one data worker). The street
+# About 3.3 h on 2 cores (128 px: ~85 img/s, 256 px: ~23 img/s with one data worker). The street
 # stage is the bundled model's two phases (commit 4a77a60) at twice their length: at their own
 # length, on this sample code, they ended 0.012 IoU below the bundled model, and on that recipe's
 # 2-hour budget both phases twice as long had scored higher on every set.
