@@ -132,12 +132,9 @@ class Labelled:
 
 @dataclass
 class Person:
-    """An RGBA cutout of one person; whole: the cutout shows the whole body (feet included);
-    matted: cut out with a real alpha matte from a sharp photo (the cutouts folder), not by a
-    photo's label, so it stays a sharp, soft-edged person when blown up to portrait scale."""
+    """An RGBA cutout of one person; whole: the cutout shows the whole body (feet included)."""
     rgba: np.ndarray
     whole: bool
-    matted: bool = False
 
 
 @dataclass
@@ -146,8 +143,7 @@ class Corpus:
     picsart: list[Labelled]
     scenes: list[Labelled]  # pennfudan and camvid: groups and small people, labels partly incomplete
     viton: list[Labelled]
-    teacher_street: list[Labelled]  # unlabelled street photos (ccp's kind), the teacher's soft labels
-    teacher_portraits: list[Labelled]  # unlabelled selfies and portraits (picsart's kind), likewise
+    teacher_labelled: list[Labelled]  # unlabelled ccp and picsart photos, soft labels
     people: list[Person]  # cut out by their masks, for groups
     backgrounds: list[np.ndarray]
 
@@ -195,25 +191,22 @@ class Corpus:
         for p in sorted((data / "cutouts").glob("*.png")):
             rgba = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
             if rgba is not None and rgba.ndim == 3 and rgba.shape[2] == 4:
-                people.append(Person(cv2.cvtColor(rgba, cv2.COLOR_BGRA2RGBA), whole=True, matted=True))
+                people.append(Person(cv2.cvtColor(rgba, cv2.COLOR_BGRA2RGBA), whole=True))
         viton = []
         for p in sorted((data / "viton" / "images").glob("*.jpg"))[:viton_limit]:
             mask = read_gray(data / "viton" / "masks" / f"{p.stem}.png")
             viton.append(Labelled(read_rgb(p), mask, None, person_bbox(mask)))
-        teacher_labelled = {}
+        teacher_labelled = []
         for folder in ("ccp", "picsart"):
-            teacher_labelled[folder] = []
             for p in sorted((data / "unlabelled" / folder).glob("*.jpg")):
                 img = read_rgb(p)
                 label = teacher(f"unlabelled_{folder}_{p.stem}", img)
-                teacher_labelled[folder].append(Labelled(img, label, None, person_bbox(label)))
+                teacher_labelled.append(Labelled(img, label, None, person_bbox(label)))
         backgrounds = [read_rgb(p) for p in sorted((data / "backgrounds").iterdir())
                        if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
-        corpus = cls(ccp, picsart, scenes, viton, teacher_labelled["ccp"], teacher_labelled["picsart"], people,
-                     backgrounds)
+        corpus = cls(ccp, picsart, scenes, viton, teacher_labelled, people, backgrounds)
         log(f"data: ccp {len(ccp)}, picsart {len(picsart)}, street scenes {len(scenes)}, viton {len(viton)}, "
-            f"teacher-labelled {len(corpus.teacher_street)} + {len(corpus.teacher_portraits)}, "
-            f"people for groups {len(people)}, "
+            f"teacher-labelled {len(teacher_labelled)}, people for groups {len(people)}, "
             f"backgrounds {len(backgrounds)}")
         return corpus
 
@@ -417,22 +410,11 @@ class SampleMaker:
         """Face and shoulders filling the frame, arms and hands cut by its edges."""
         return self._reframed(rng, self.c.picsart[rng.integers(len(self.c.picsart))], (1.3, 2.4), 0.15)
 
-    def _teacher_item(self, rng) -> Labelled:
-        """One teacher-labelled photo, street photos and portraits alike."""
-        i = rng.integers(len(self.c.teacher_street) + len(self.c.teacher_portraits))
-        street = i < len(self.c.teacher_street)
-        return self.c.teacher_street[i] if street else self.c.teacher_portraits[i - len(self.c.teacher_street)]
-
     def teacher_labelled(self, rng):
-        item = self._teacher_item(rng)
+        item = self.c.teacher_labelled[rng.integers(len(self.c.teacher_labelled))]
         if rng.random() < 0.5 and item.img.shape[0] > 400:  # the street photos: people framed as ccp's
             return self._person_crop(rng, item, "full" if rng.random() < 0.6 else "torso")
         return self._reframed(rng, item, (0.8, 1.8), 0.1)
-
-    def teacher_street(self, rng):
-        """A teacher-labelled street photo framed as ccp's are: whole body or head and shoulders."""
-        item = self.c.teacher_street[rng.integers(len(self.c.teacher_street))]
-        return self._person_crop(rng, item, "portrait" if rng.random() < 0.35 else "full")
 
     def street_scene(self, rng):
         """pennfudan and camvid: the whole scene, or a closer crop around a pedestrian."""
@@ -554,26 +536,22 @@ class SampleMaker:
         return blend(fg, self.background(rng), alpha), alpha
 
     def cutout(self, rng):
-        """Matted people (now and then two) at portrait scale (head near the top, body running off
-        the bottom) or whole. People cut out by a photo's label are left out: a pedestrian of 200
-        pixels blown up to portrait scale is a blur with a hard edge, and with them the street
-        stage took a rocket and a lattice tower for people."""
+        """RGBA people at portrait scale (head near the top, body running off the bottom) or whole."""
         canvas = self.background(rng).astype(np.float32)
         target = np.zeros((self.size, self.size), np.float32)
-        cutouts = [p for p in self.c.people if p.matted] or [p for p in self.c.people if p.whole]
-        for _ in range(1 if rng.random() < 0.8 else 2):
-            person = cutouts[rng.integers(len(cutouts))]
-            h, w = person.rgba.shape[:2]
-            if rng.random() < 0.5:
-                scale = self.size * rng.uniform(1.4, 3.2) / h
-                top = self.size * rng.uniform(-0.05, 0.25)
-                cx = self.size * rng.uniform(0.3, 0.7)
-            else:
-                scale = self.size * rng.uniform(0.35, 1.0) / h
-                top = self.size * rng.uniform(-0.1, 1.0) - h * scale * rng.uniform(0.0, 0.9)
-                cx = self.size * rng.uniform(0.1, 0.9)
-            m = stand_affine(scale, rng.normal(0, 6), (w / 2, h / 2), (cx, top + h * scale / 2), rng.random() < 0.5)
-            canvas, target = self._paste(canvas, target, person.rgba, m)
+        cutouts = [p for p in self.c.people if p.whole]
+        person = cutouts[rng.integers(len(cutouts))]
+        h, w = person.rgba.shape[:2]
+        if rng.random() < 0.5:
+            scale = self.size * rng.uniform(1.4, 3.2) / h
+            top = self.size * rng.uniform(-0.05, 0.25)
+            cx = self.size * rng.uniform(0.3, 0.7)
+        else:
+            scale = self.size * rng.uniform(0.35, 1.0) / h
+            top = self.size * rng.uniform(-0.1, 1.0) - h * scale * rng.uniform(0.0, 0.9)
+            cx = self.size * rng.uniform(0.1, 0.9)
+        m = stand_affine(scale, rng.normal(0, 6), (w / 2, h / 2), (cx, top + h * scale / 2), rng.random() < 0.5)
+        canvas, target = self._paste(canvas, target, person.rgba, m)
         return np.clip(canvas, 0, 255).astype(np.uint8), target
 
     # ------------------------------------------------------------ distractors
@@ -589,8 +567,8 @@ class SampleMaker:
         if pick < 0.25:
             return self.background(rng), np.ones((self.size, self.size), np.float32)
         pool = self.c.ccp if pick < 0.45 else self.c.picsart if pick < 0.6 else \
-            self.c.scenes if pick < 0.8 else None
-        item = self._teacher_item(rng) if pool is None else pool[rng.integers(len(pool))]
+            self.c.scenes if pick < 0.8 else self.c.teacher_labelled
+        item = pool[rng.integers(len(pool))]
         h, w = item.mask.shape
         crop_h = h * rng.uniform(0.2, 0.7)
         crop_w = min(crop_h * random_aspect(rng), w)
@@ -686,7 +664,7 @@ class SampleMaker:
 
 
 SAMPLE_KINDS = ("ccp_full", "ccp_portrait", "ccp_torso", "picsart", "picsart_close", "teacher_labelled",
-                "teacher_street", "street_scene", "negative", "group", "small_people", "person_on_background", "viton", "cutout",
+                "street_scene", "negative", "group", "small_people", "person_on_background", "viton", "cutout",
                 "clutter", "teacher_match")
 
 

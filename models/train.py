@@ -57,7 +57,7 @@ class Recipe:
 # and behind people). `teacher_match` (the teacher labelling exactly what the student sees) is
 # kept to 9% there: at 30% the matte of a small person went grey and the focus pass lost its gain.
 STREET_PRETRAIN_MIX = {"ccp_full": 0.2, "ccp_portrait": 0.15, "viton": 0.2, "cutout": 0.15,
-                       "teacher_street": 0.25, "negative": 0.05}
+                       "teacher_labelled": 0.25, "negative": 0.05}
 STREET_FINETUNE_MIX = {"ccp_full": 0.16, "ccp_portrait": 0.27, "ccp_torso": 0.31, "small_people": 0.10,
                        "cutout": 0.12, "negative": 0.04}
 PORTRAIT_MIX = {

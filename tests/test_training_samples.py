@@ -33,8 +33,7 @@ def plain_warp(img, m, size, border=cv2.BORDER_REFLECT101):
 
 def corpus_of(people=(), backgrounds=(), ccp=(), picsart=(), scenes=(), teacher_labelled=(), viton=()):
     return Corpus(ccp=list(ccp), picsart=list(picsart), scenes=list(scenes), viton=list(viton),
-                  teacher_street=list(teacher_labelled), teacher_portraits=list(teacher_labelled),
-                  people=list(people), backgrounds=list(backgrounds))
+                  teacher_labelled=list(teacher_labelled), people=list(people), backgrounds=list(backgrounds))
 
 
 def shrink_matrix(src_w, src_h, size):
@@ -89,8 +88,7 @@ def test_pasted_people_do_not_bleed_hidden_colour():
     rgba[:, :, 1] = 255
     cv2.ellipse(rgba, (250, 450), (200, 420), 0, 0, 360, (128, 128, 128, 255), -1)
     grey = np.full((400, 600, 3), 128, np.uint8)
-    maker = SampleMaker(corpus_of(people=[Person(rgba, whole=True, matted=True)], backgrounds=[grey]), 128,
-                        {"cutout": 1.0}, 3)
+    maker = SampleMaker(corpus_of(people=[Person(rgba, whole=True)], backgrounds=[grey]), 128, {"cutout": 1.0}, 3)
     worst, pasted = 0.0, 0
     for index in range(16):
         img, target = maker.cutout(np.random.default_rng([3, index]))
