@@ -339,11 +339,9 @@ class SampleMaker:
 
     def _framed(self, rng, item: Labelled, m, constant_border: bool = False):
         """Warp a labelled photo and its label (and valid map) through m. Where the frame reaches
-        past the photo, the photo's mirror image fills in: its background stays labelled
-        background, but mirrored people and a margin around them are left out of the loss (valid 0).
-        Mirrored people (upside-down shoulders, headless halves) labelled person taught a network
-        that a striped cloth hanging into the frame is one; the whole mirror left out took away
-        the street backgrounds beside the person, and poles and towers were taken for people."""
+        past the photo, the photo's mirror image fills in, unlabelled (valid 0): mirrored people at
+        the frame's edges (upside-down shoulders, headless halves) labelled person taught a network
+        that a striped cloth hanging into the frame is one."""
         border = cv2.BORDER_CONSTANT if constant_border else cv2.BORDER_REFLECT101
         out = self._warp(item.img, m, border=border)
         target = self._warp(item.mask, m, border=border).astype(np.float32) / 255.0
@@ -355,11 +353,7 @@ class SampleMaker:
             inside = cv2.warpAffine(np.ones((h, w), np.uint8), m, (self.size, self.size),
                                     flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             if not inside.all():
-                reach = 2 * max(2, self.size // 64) + 1
-                near_person = cv2.dilate((target > 0.02).astype(np.uint8),
-                                         cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
-                keep = inside | (1 - near_person)
-                valid = keep if valid is None else valid * keep
+                valid = inside if valid is None else valid * inside
         return (out, target) if valid is None else (out, target, valid)
 
     # each kind returns (size x size x 3 uint8 RGB, size x size float32 target[, valid uint8])

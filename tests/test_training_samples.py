@@ -130,22 +130,17 @@ def _standing_person(height: int = 1000, width: int = 660):
     return img, mask, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
 
 
-def test_a_frame_reaching_past_the_photo_leaves_the_mirrored_person_unlabelled():
-    """Past the photo's edge the frame shows the photo's mirror image, mirrored person and all: the
-    mirrored person and a margin around them are left out of the loss (a mirrored half-person
-    labelled person taught a network that a flag hanging into the frame is one), the mirrored
-    background stays background; inside the photo every pixel keeps its label."""
+def test_a_frame_reaching_past_the_photo_leaves_the_mirrored_part_unlabelled():
+    """Past the photo's edge the frame shows the photo's mirror image, mirrored person and all: those
+    pixels are left out of the loss (a mirrored half-person labelled person taught a network that a
+    flag hanging into the frame is one); inside the photo every pixel keeps its label."""
     img, mask, box = _standing_person(400, 300)
     item = Labelled(img, mask, None, box)
     maker = SampleMaker(corpus_of(picsart=[item]), 128, {"picsart": 1.0}, seed=3)
     m = crop_affine(50, 200, 400, 400, 128, 0.0, False)  # the left 150 of 400 px lie past the photo
     out, target, valid = maker._framed(None, item, m)
-    assert (valid[:, 49:] == 1).all()
-    mirrored = target[:, :47] > 0.02
+    assert (valid[:, :47] == 0).all() and (valid[:, 49:] == 1).all()
     assert target[:, :47].max() > 0.5  # the mirrored person is there, and not learnt from
-    assert (valid[:, :47][mirrored] == 0).all()
-    near = cv2.dilate(mirrored.astype(np.uint8), np.ones((11, 11), np.uint8)) > 0
-    assert (valid[:, :47][~near] == 1).all() and (~near).mean() > 0.3  # the mirrored background: learnt
     assert out[:, :47].mean() > 50  # a mirror image, not a black bar
     m = crop_affine(150, 200, 280, 380, 128, 0.0, False)  # inside the photo: nothing left out
     assert len(maker._framed(None, item, m)) == 2
