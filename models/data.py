@@ -15,7 +15,7 @@ valid 0 carry no loss (labels known to be incomplete there). Sources (../shared/
 - viton, cutouts: upper bodies and RGBA people on `backgrounds`
 - unlabelled ccp and picsart photos: soft labels from the MediaPipe teacher (distillation)
 - any of the scenes above, labelled online by the teacher on exactly that scene (teacher_match)
-- backgrounds alone: negatives, the all-zero target
+- backgrounds alone, and person-free windows of the labelled photos: negatives, the all-zero target
 
 The model input is the whole frame stretched to a square (the runtime does the same), so crops
 come in every aspect ratio from 9:16 to 16:9, and sources are shrunk by area averaging as the
@@ -452,6 +452,23 @@ class SampleMaker:
         """A person-free scene: rooms, streets, shops' clutter, wallpapers."""
         return self.background(rng), np.zeros((self.size, self.size), np.float32)
 
+    def scene_remainder(self, rng):
+        """A person-free window of a labelled photo (street scenes, ccp, picsart): poles, lamps,
+        towers and shop fronts from the very photos people stand in, labelled background."""
+        for _ in range(8):
+            pick = rng.random()
+            pool = self.c.scenes if pick < 0.5 else self.c.ccp if pick < 0.75 else self.c.picsart
+            item = pool[rng.integers(len(pool))]
+            h, w = item.mask.shape
+            crop_h = h * rng.uniform(0.2, 0.6)
+            crop_w = min(crop_h * random_aspect(rng), w)
+            cx, cy = rng.uniform(crop_w / 2, w - crop_w / 2), rng.uniform(crop_h / 2, h - crop_h / 2)
+            m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 3), rng.random() < 0.5)
+            out = self._framed(rng, item, m)
+            if out[1].max() < 0.05:
+                return out
+        return self.negative(rng)
+
     def _paste(self, canvas, target, rgba, m):
         """Alpha-composite a (premultiplied) RGBA person onto canvas through m; the target keeps the
         union of every person (a person in front covers one behind: both are person)."""
@@ -665,7 +682,7 @@ class SampleMaker:
 
 SAMPLE_KINDS = ("ccp_full", "ccp_portrait", "ccp_torso", "picsart", "picsart_close", "teacher_labelled",
                 "street_scene", "negative", "group", "small_people", "person_on_background", "viton", "cutout",
-                "clutter", "teacher_match")
+                "clutter", "teacher_match", "scene_remainder")
 
 
 def soften(alpha: np.ndarray, rng) -> np.ndarray:

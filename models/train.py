@@ -59,11 +59,12 @@ class Recipe:
 STREET_PRETRAIN_MIX = {"ccp_full": 0.2, "ccp_portrait": 0.15, "viton": 0.2, "cutout": 0.15,
                        "teacher_labelled": 0.25, "negative": 0.05}
 STREET_FINETUNE_MIX = {"ccp_full": 0.16, "ccp_portrait": 0.27, "ccp_torso": 0.31, "small_people": 0.10,
-                       "cutout": 0.12, "negative": 0.04}
+                       "cutout": 0.12, "negative": 0.04, "scene_remainder": 0.06}
 PORTRAIT_MIX = {
     "ccp_full": 0.11, "ccp_portrait": 0.08, "ccp_torso": 0.09, "picsart": 0.12, "picsart_close": 0.07,
     "person_on_background": 0.06, "teacher_labelled": 0.06, "group": 0.10, "small_people": 0.06,
     "street_scene": 0.05, "cutout": 0.04, "negative": 0.04, "clutter": 0.12, "teacher_match": 0.10,
+    "scene_remainder": 0.04,
 }
 
 # About 3.3 h on 2 cores (128 px: ~85 img/s, 256 px: ~23 img/s with one data worker). The street
