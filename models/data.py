@@ -452,19 +452,22 @@ class SampleMaker:
         """A person-free scene: rooms, streets, shops' clutter, wallpapers."""
         return self.background(rng), np.zeros((self.size, self.size), np.float32)
 
+    def _window(self, rng, item: Labelled, height: tuple[float, float], tilt: float):
+        """A random window of a labelled photo, its height a share in `height` of the photo's."""
+        h, w = item.mask.shape
+        crop_h = h * rng.uniform(*height)
+        crop_w = min(crop_h * random_aspect(rng), w)
+        cx, cy = rng.uniform(crop_w / 2, w - crop_w / 2), rng.uniform(crop_h / 2, h - crop_h / 2)
+        m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, tilt), rng.random() < 0.5)
+        return self._framed(rng, item, m)
+
     def scene_remainder(self, rng):
         """A person-free window of a labelled photo (street scenes, ccp, picsart): poles, lamps,
         towers and shop fronts from the very photos people stand in, labelled background."""
         for _ in range(8):
             pick = rng.random()
             pool = self.c.scenes if pick < 0.5 else self.c.ccp if pick < 0.75 else self.c.picsart
-            item = pool[rng.integers(len(pool))]
-            h, w = item.mask.shape
-            crop_h = h * rng.uniform(0.2, 0.6)
-            crop_w = min(crop_h * random_aspect(rng), w)
-            cx, cy = rng.uniform(crop_w / 2, w - crop_w / 2), rng.uniform(crop_h / 2, h - crop_h / 2)
-            m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 3), rng.random() < 0.5)
-            out = self._framed(rng, item, m)
+            out = self._window(rng, pool[rng.integers(len(pool))], (0.2, 0.6), tilt=3)
             if out[1].max() < 0.05:
                 return out
         return self.negative(rng)
@@ -585,13 +588,7 @@ class SampleMaker:
             return self.background(rng), np.ones((self.size, self.size), np.float32)
         pool = self.c.ccp if pick < 0.45 else self.c.picsart if pick < 0.6 else \
             self.c.scenes if pick < 0.8 else self.c.teacher_labelled
-        item = pool[rng.integers(len(pool))]
-        h, w = item.mask.shape
-        crop_h = h * rng.uniform(0.2, 0.7)
-        crop_w = min(crop_h * random_aspect(rng), w)
-        cx, cy = rng.uniform(crop_w / 2, w - crop_w / 2), rng.uniform(crop_h / 2, h - crop_h / 2)
-        m = crop_affine(cx, cy, crop_w, crop_h, self.size, rng.normal(0, 10), rng.random() < 0.5)
-        out = self._framed(rng, item, m)
+        out = self._window(rng, pool[rng.integers(len(pool))], (0.2, 0.7), tilt=10)
         free = (out[1] < 0.1).astype(np.float32)
         if len(out) > 2:
             free *= out[2]
