@@ -288,6 +288,26 @@ def test_clutter_pastes_things_that_are_not_people_and_hides_people_behind_them(
     assert with_things >= 16
 
 
+def test_scene_remainders_are_person_free_windows_of_the_labelled_photos():
+    """scene_remainder: windows of the photos people stand in (green here) that hold none of the
+    person (magenta), labelled background; the grey backgrounds only when no window is free."""
+    img, mask, box = _standing_person(1000, 1500)  # a wide street scene, one person in it
+    img[mask == 0] = (0, 160, 0)
+    img[mask > 0] = (220, 0, 220)
+    photo = Labelled(img, mask, None, box)
+    grey = np.full((300, 400, 3), 128, np.uint8)
+    maker = SampleMaker(corpus_of(backgrounds=[grey], ccp=[photo], picsart=[photo], scenes=[photo]),
+                        128, {"scene_remainder": 1.0}, seed=4)
+    from_the_photo = 0
+    for index in range(20):
+        picture, target = maker.scene_remainder(np.random.default_rng([4, index]))[:2]
+        picture = picture.astype(int)
+        assert target.max() < 0.05
+        assert not (picture[:, :, 0] - picture[:, :, 1] > 60).any()  # no part of the person
+        from_the_photo += (picture[:, :, 1] - picture[:, :, 0] > 60).mean() > 0.9
+    assert from_the_photo >= 12
+
+
 @pytest.fixture(scope="module")
 def teacher():
     pytest.importorskip("ai_edge_litert", reason="the teacher runs with ai-edge-litert (pip install -e '.[train]')")
