@@ -67,10 +67,11 @@ PORTRAIT_MIX = {
     "scene_remainder": 0.04,
 }
 
-# About 3.3 h on 2 cores (128 px: ~85 img/s, 256 px: ~23 img/s with one data worker). The street
-# stage is the bundled model's two phases (commit 4a77a60) at twice their length: at their own
-# length, on this sample code, they ended 0.012 IoU below the bundled model, and on that recipe's
-# 2-hour budget both phases twice as long had scored higher on every set.
+# 3.3 h on slower 2 cores (128 px: ~85 img/s, 256 px: ~23 img/s, one data worker), 2.1 h on
+# faster ones (~140 and ~33 img/s). The street stage is the bundled model's two phases (commit
+# 4a77a60) at twice their length: at their own length, on this sample code, they ended 0.012 IoU
+# below the bundled model, and on that recipe's 2-hour budget both phases twice as long had scored
+# higher on every set.
 RECIPE = Recipe(phases=(
     Phase("street_pretrain", 128, 32, 14000, 3e-3, STREET_PRETRAIN_MIX),
     Phase("street_finetune", 256, 8, 14400, 1e-3, STREET_FINETUNE_MIX),
